@@ -1,0 +1,82 @@
+"""Registration Data adapters: in memory, and SQLite (a table beside the event store)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from application.errors import RegistrationConflict
+from domain.identifiers import MPxN, mpxn_from_json
+from domain.registration import SupplierChange, ordered
+
+
+def _conflict(change: SupplierChange, held: str) -> RegistrationConflict:
+    return RegistrationConflict(
+        f"Registration Data for {change.mpxn} already names {held} from "
+        f"{change.effective_from.isoformat()}, not {change.supplier_id}")
+
+
+class InMemoryRegistrationData:
+    """Registration Data held in memory (tests, the ``memory:`` store)."""
+
+    def __init__(self) -> None:
+        self._changes: dict[MPxN, dict[datetime, SupplierChange]] = {}
+
+    def record_supplier_change(self, change: SupplierChange) -> bool:
+        held = self._changes.setdefault(change.mpxn, {})
+        existing = held.get(change.effective_from)
+        if existing is not None:
+            if existing.supplier_id != change.supplier_id:
+                raise _conflict(change, existing.supplier_id)
+            return False
+        held[change.effective_from] = change
+        return True
+
+    def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
+        return ordered(self._changes.get(mpxn, {}).values())
+
+
+class SQLiteRegistrationData:
+    """Registration Data in a SQLite table (``registration_supplier_changes``)."""
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS registration_supplier_changes ("
+        "mpxn TEXT NOT NULL, effective_from TEXT NOT NULL, supplier_id TEXT NOT NULL, "
+        "PRIMARY KEY (mpxn, effective_from))"
+    )
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self._path, check_same_thread=False, timeout=30)
+        with self._lock, self._conn:
+            self._conn.execute(self._SCHEMA)
+
+    def record_supplier_change(self, change: SupplierChange) -> bool:
+        key = (str(change.mpxn), change.effective_from.isoformat())
+        with self._lock, self._conn:
+            row = self._conn.execute(
+                "SELECT supplier_id FROM registration_supplier_changes "
+                "WHERE mpxn = ? AND effective_from = ?", key).fetchone()
+            if row is not None:
+                if row[0] != change.supplier_id:
+                    raise _conflict(change, row[0])
+                return False
+            self._conn.execute("INSERT INTO registration_supplier_changes VALUES (?, ?, ?)",
+                               (*key, change.supplier_id))
+        return True
+
+    def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT effective_from, supplier_id FROM registration_supplier_changes "
+                "WHERE mpxn = ?", (str(mpxn),)).fetchall()
+        return ordered(SupplierChange(datetime.fromisoformat(at), supplier,
+                                      mpxn_from_json(str(mpxn))) for at, supplier in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,1 @@
+"""etmad's application layer: use cases, ports, policies over events, on eventsourcing."""

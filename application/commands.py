@@ -1,0 +1,411 @@
+"""The command vocabulary of ``etmad apply``, in primitives at the edge.
+
+``execute(app, command)`` takes one command as a JSON object (already checked against the
+published JSON Schema by the caller, and checked again here field by field), runs it, and
+returns a ``CommandResult``: the events saved and a result object, or an error with a stable
+code. A rejected command saves nothing. ``docs/commands.md`` documents every command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from application.errors import CommandRejected
+from application.mapper import event_record
+from application.serialization import JSON, format_time, to_primitive
+from application.service import EtmadApplication, Outcome
+from domain.device_model import (
+    AgreementOutcome,
+    DeterminationOutcome,
+    MigrationStarted,
+    TestOutcome,
+)
+from domain.errors import DomainError
+from domain.identifiers import (
+    EUI64,
+    CertificateId,
+    CosParty,
+    DeviceModelKey,
+    DeviceType,
+    SmetsGeneration,
+    parse_mpxn,
+)
+from domain.registration import SupplierChange
+
+Payload = Mapping[str, Any]
+E = TypeVar("E")
+
+
+@attrs.frozen
+class CommandResult:
+    """One line of ``etmad apply`` output."""
+
+    ok: bool
+    command: str | None
+    events: tuple[dict[str, JSON], ...] = ()
+    result: JSON = None
+    error: dict[str, JSON] | None = None
+
+    def to_json(self) -> dict[str, JSON]:
+        if self.ok:
+            return {"ok": True, "command": self.command, "events": list(self.events),
+                    "result": self.result if self.result is not None else {}}
+        return {"ok": False, "command": self.command, "error": self.error}
+
+
+class InvalidCommand(CommandRejected):
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_COMMAND", message)
+
+
+# --- reading fields -------------------------------------------------------------------------
+
+
+def _field(payload: Payload, name: str) -> Any:  # noqa: ANN401 — untrusted JSON
+    if name not in payload:
+        raise InvalidCommand(f"missing field {name!r}")
+    return payload[name]
+
+
+def _text(payload: Payload, name: str, *, optional: bool = False) -> str:
+    value = payload.get(name) if optional else _field(payload, name)
+    if value is None and optional:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidCommand(f"field {name!r} must be text")
+    return value
+
+
+def parse_time(value: object, name: str = "at") -> datetime:
+    """An ISO-8601 time with a UTC offset (``2023-07-10T12:00:00+00:00`` or ``...Z``)."""
+    if not isinstance(value, str):
+        raise InvalidCommand(f"field {name!r} must be an ISO-8601 time with an offset")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidCommand(f"field {name!r}: {value!r} is not an ISO-8601 time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise CommandRejected("INVALID_TIME",
+                              f"field {name!r}: {value!r} has no UTC offset (add +00:00 or Z)")
+    return parsed
+
+
+def _at(payload: Payload) -> datetime:
+    return parse_time(_field(payload, "at"))
+
+
+def _optional_at(payload: Payload, name: str = "at") -> datetime | None:
+    value = payload.get(name)
+    return None if value is None else parse_time(value, name)
+
+
+def _device_id(payload: Payload, name: str = "device_id") -> EUI64:
+    return EUI64.parse(_field(payload, name))
+
+
+def _model(payload: Payload, name: str = "model") -> DeviceModelKey:
+    return DeviceModelKey.from_json(_field(payload, name))
+
+
+def _enum(payload: Payload, name: str, kind: Callable[[str], E], default: E | None = None) -> E:
+    value = payload.get(name)
+    if value is None:
+        if default is not None:
+            return default
+        raise InvalidCommand(f"missing field {name!r}")
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidCommand(f"field {name!r}: {value!r} is not one of the allowed values") \
+            from None
+
+
+def _version(payload: Payload) -> int | None:
+    value = payload.get("version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidCommand("field 'version' must be a whole number from 1")
+    return value
+
+
+def _done(outcome: Outcome, result: JSON = None) -> tuple[Outcome, JSON]:
+    return outcome, result
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+Handler = Callable[[EtmadApplication, Payload], tuple[Outcome, JSON]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+@handler("RegisterDeviceModel")
+def _register_device_model(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    rank = _field(p, "firmware_rank")
+    if isinstance(rank, bool) or not isinstance(rank, int):
+        raise InvalidCommand("field 'firmware_rank' must be a whole number")
+    model = _model(p)
+    outcome = app.register_device_model(
+        model=model,
+        device_type=_enum(p, "device_type", DeviceType),
+        smets=_enum(p, "smets", SmetsGeneration),
+        firmware_rank=rank,
+        at=_optional_at(p),
+    )
+    return _done(outcome, {"model": model.to_json()})
+
+
+@handler("RegisterDevice")
+def _register_device(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    mpxn_text = p.get("mpxn")
+    hub = p.get("comms_hub_id")
+    cert = p.get("cos_certificate")
+    device_id = _device_id(p)
+    outcome = app.register_device(
+        device_id=device_id,
+        device_type=_enum(p, "device_type", DeviceType),
+        model=_model(p),
+        mpxn=None if mpxn_text is None else parse_mpxn(
+            mpxn_text, mpan_check_digit=app.settings.mpan_check_digit),
+        comms_hub_id=None if hub is None else EUI64.parse(hub),
+        cos_party=_enum(p, "cos_party", CosParty, CosParty.TCOS),
+        cos_certificate=None if cert is None else CertificateId.from_json(cert),
+        at=_optional_at(p),
+    )
+    return _done(outcome, {"device_id": str(device_id)})
+
+
+@handler("RecordCommissioning")
+def _commissioning(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_commissioning(device_id=_device_id(p), at=_at(p)))
+
+
+@handler("RecordDecommissioning")
+def _decommissioning(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_decommissioning(device_id=_device_id(p), at=_at(p)))
+
+
+@handler("RecordCredentialsReplaced")
+def _credentials(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_credentials_replaced(
+        device_id=_device_id(p), at=_at(p), party=_enum(p, "party", CosParty),
+        certificate=CertificateId.from_json(_field(p, "certificate"))))
+
+
+@handler("RecordSrv623Processed")
+def _srv623(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_srv623_processed(device_id=_device_id(p), at=_at(p),
+                                             request_id=_text(p, "request_id")))
+
+
+@handler("RaiseTechnicalIssue")
+def _raise_issue(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.raise_technical_issue(device_id=_device_id(p), at=_at(p),
+                                           reason=_text(p, "reason"),
+                                           issue_id=_text(p, "issue_id", optional=True)
+                                           or "default"))
+
+
+@handler("ClearTechnicalIssue")
+def _clear_issue(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.clear_technical_issue(device_id=_device_id(p), at=_at(p),
+                                           reason=_text(p, "reason"),
+                                           issue_id=_text(p, "issue_id", optional=True)
+                                           or "default"))
+
+
+@handler("RecordSupplierChange")
+def _supplier_change(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    mpxn = parse_mpxn(_text(p, "mpxn"), mpan_check_digit=app.settings.mpan_check_digit)
+    supplier = _text(p, "supplier_id")
+    if not supplier.strip():
+        raise InvalidCommand("field 'supplier_id' must not be empty")
+    change = SupplierChange(parse_time(_field(p, "effective_from"), "effective_from"),
+                            supplier, mpxn)
+    recorded = app.record_supplier_change(change)
+    return _done(Outcome(()), {"mpxn": str(mpxn), "supplier_id": supplier,
+                               "effective_from": format_time(change.effective_from),
+                               "recorded": recorded})
+
+
+@handler("UpgradeFirmware")
+def _upgrade(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.upgrade_firmware(device_id=_device_id(p), at=_at(p), model=_model(p)))
+
+
+@handler("RecordMigrationStarted")
+def _migration_started(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    device_id = _device_id(p)
+    outcome = app.record_migration_started(device_id=device_id, at=_at(p))
+    envelope = outcome.events[-1]
+    started = envelope.event
+    assert isinstance(started, MigrationStarted)  # noqa: S101 — the use case's last event
+    return _done(outcome, {
+        "device_id": str(device_id),
+        "model_aggregate_id": envelope.originator_id,
+        "counted": started.counted,
+        "authorised": started.authorised,
+        "cap": started.cap,
+        "migrations_started": started.started_before + int(started.counted),
+    })
+
+
+@handler("AuthoriseBulkMigration")
+def _authorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.authorise_bulk_migration(model=_model(p), at=_at(p),
+                                              decided_by=_text(p, "decided_by"),
+                                              rationale=_text(p, "rationale")))
+
+
+@handler("RecordModelTestEvidence")
+def _test_evidence(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_model_test_evidence(model=_model(p), at=_at(p),
+                                                outcome=_enum(p, "outcome", TestOutcome),
+                                                detail=_text(p, "detail", optional=True)))
+
+
+@handler("SuspendModel")
+def _suspend(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.suspend_model(model=_model(p), at=_at(p), reason=_text(p, "reason")))
+
+
+@handler("ResumeModel")
+def _resume(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.resume_model(model=_model(p), at=_at(p), reason=_text(p, "reason")))
+
+
+@handler("CategoriseNonMigratable")
+def _categorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.categorise_non_migratable(model=_model(p), at=_at(p),
+                                               rationale=_text(p, "rationale"),
+                                               decided_by=_text(p, "decided_by")))
+
+
+@handler("RecordDisagreement")
+def _disagreement(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_disagreement(model=_model(p), at=_at(p), party=_text(p, "party"),
+                                         reason=_text(p, "reason")))
+
+
+@handler("RecordAgreement")
+def _agreement(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    party = p.get("party")
+    if party is not None and not isinstance(party, str):
+        raise InvalidCommand("field 'party' must be text")
+    return _done(app.record_agreement(model=_model(p), at=_at(p),
+                                      outcome=_enum(p, "outcome", AgreementOutcome),
+                                      party=party))
+
+
+@handler("LodgeAppeal")
+def _appeal(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.lodge_appeal(model=_model(p), at=_at(p), party=_text(p, "party")))
+
+
+@handler("RecordDetermination")
+def _determination(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.record_determination(model=_model(p), at=_at(p),
+                                          outcome=_enum(p, "outcome", DeterminationOutcome)))
+
+
+@handler("RecategoriseMigratable")
+def _recategorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(app.recategorise_migratable(model=_model(p), at=_at(p),
+                                             rationale=_text(p, "rationale"),
+                                             decided_by=_text(p, "decided_by")))
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@handler("AssessEligibility")
+def _assess(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    decision = app.assess_eligibility(_device_id(p), _at(p))
+    result: dict[str, JSON] = {
+        "device_id": str(decision.device_id),
+        "as_of": format_time(decision.as_of),
+        "eligible": decision.eligible,
+        "reasons": [{"code": str(r.code), "clause": r.clause, "detail": r.detail}
+                    for r in decision.reasons],
+    }
+    if p.get("explain"):
+        result["responsible_supplier"] = decision.responsible_supplier
+        result["inputs"] = to_primitive(decision.inputs)
+        result["parameters"] = to_primitive(decision.parameters)
+    return _done(Outcome(()), result)
+
+
+@handler("BulkGate")
+def _bulk_gate(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    gate = app.bulk_gate(_model(p), _at(p))
+    result: dict[str, JSON] = {
+        "proven": gate.proven,
+        "proven_by": to_primitive(gate.proven_by),
+        "authorised": gate.authorised,
+        "cap": gate.cap,
+        "migrations_started": gate.migrations_started,
+        "may_start": gate.may_start,
+    }
+    if p.get("explain"):
+        result["authorisation"] = to_primitive(gate.authorisation)
+        result["suspended"] = gate.suspended
+        result["non_migratable"] = gate.non_migratable
+        result["reasons"] = to_primitive(gate.reasons)
+    return _done(Outcome(()), result)
+
+
+@handler("ShowDevice")
+def _show_device(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    key = p.get("id", p.get("device_id"))
+    if key is None:
+        raise InvalidCommand("missing field 'id' (or 'device_id')")
+    as_of = _optional_at(p, "as_of")
+    device = app.device(EUI64.parse(key), version=_version(p), as_of=as_of)
+    state = to_primitive(device)
+    assert isinstance(state, dict)  # noqa: S101 — attrs state is an object
+    state["effective_model"] = to_primitive(app.effective_model(device, as_of=as_of))
+    return _done(Outcome(()), state)
+
+
+@handler("ShowModel")
+def _show_model(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    model = app.device_model(_model(p), version=_version(p), as_of=_optional_at(p, "as_of"))
+    return _done(Outcome(()), to_primitive(model))
+
+
+def command_names() -> tuple[str, ...]:
+    return tuple(sorted(HANDLERS))
+
+
+def execute(app: EtmadApplication, command: Payload) -> CommandResult:
+    """Run one command. Never raises for bad input or a refused rule: it returns the error."""
+    name = command.get("command") if isinstance(command, Mapping) else None
+    if not isinstance(name, str):
+        return CommandResult(ok=False, command=None, error={
+            "code": "INVALID_COMMAND", "message": "each line needs a \"command\" name"})
+    fn = HANDLERS.get(name)
+    if fn is None:
+        return CommandResult(ok=False, command=name, error={
+            "code": "UNKNOWN_COMMAND",
+            "message": f"unknown command {name!r}; known: {', '.join(command_names())}"})
+    try:
+        outcome, result = fn(app, command)
+    except (CommandRejected, DomainError) as e:
+        error: dict[str, JSON] = {"code": e.code, "message": e.message}
+        if e.clause:
+            error["clause"] = e.clause
+        return CommandResult(ok=False, command=name, error=error)
+    return CommandResult(ok=True, command=name,
+                         events=tuple(event_record(e) for e in outcome.events), result=result)

@@ -1,0 +1,565 @@
+"""The etmad application: use cases over Devices and Device Models, on eventsourcing.
+
+Each use case loads the aggregates it needs into a ``UnitOfWork``, asks them to decide (they
+raise ``RuleViolation`` to refuse), lets the in-process policies react to the new events (the
+6.1(b) proving evidence and the 1.6 policy decision), and saves every event of the command in
+one transaction — all or nothing. Aggregates can be read as they stood at any version or at any
+business time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self, TypeVar, cast
+
+import attrs
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from application.errors import (
+    CommandRejected,
+    ConcurrencyConflict,
+    UnknownDevice,
+    UnknownDeviceModel,
+)
+from application.mapper import Envelope, EventMapper, EventTypeRegistry, Upcaster
+from application.ports import Clock, RegistrationData
+from application.settings import Settings
+from domain import clauses
+from domain.bulk_gate import BulkGate, assess_bulk_gate, authorise_by_policy, find_proof
+from domain.device import Device, device_aggregate_id
+from domain.device_model import (
+    AgreementOutcome,
+    DeterminationOutcome,
+    DeviceModel,
+    ModelFamily,
+    TestOutcome,
+    family_aggregate_id,
+    model_aggregate_id,
+)
+from domain.eligibility import (
+    Eligibility,
+    EligibilityInputs,
+    assess_eligibility,
+    supplier_source,
+)
+from domain.errors import RuleViolation
+from domain.events import DomainEvent, utc, visible_at
+from domain.identifiers import (
+    EUI64,
+    CertificateId,
+    CosParty,
+    DeviceModelKey,
+    DeviceType,
+    MPxN,
+    SmetsGeneration,
+)
+from domain.registration import SupplierChange
+
+
+class SystemClock:
+    """The machine's clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class _Folds(Protocol):
+    version: int
+
+    def apply(self, event: DomainEvent, version: int) -> Self: ...
+
+
+A = TypeVar("A", bound=_Folds)
+Factory = Callable[[DomainEvent, int], A]
+
+
+class UnitOfWork:
+    """The aggregates one command reads and the events it records, saved together."""
+
+    def __init__(self, app: EtmadApplication) -> None:
+        self._app = app
+        self._states: dict[str, Any] = {}
+        self._pending: list[Envelope] = []
+        self._recorded_at = app.clock.now()
+
+    def get(self, aggregate_id: str, factory: Factory[A]) -> A | None:
+        if aggregate_id not in self._states:
+            self._states[aggregate_id] = self._app.load(aggregate_id, factory)
+        return cast("A | None", self._states[aggregate_id])
+
+    def record(
+        self, aggregate_id: str, factory: Factory[A], event: DomainEvent | None
+    ) -> A | None:
+        """Fold ``event`` into the aggregate (creating it from its first event) and keep it."""
+        state = self.get(aggregate_id, factory)
+        if event is None:
+            return state
+        version = (state.version if state is not None else 0) + 1
+        new_state = factory(event, version) if state is None else state.apply(event, version)
+        self._states[aggregate_id] = new_state
+        self._pending.append(Envelope(aggregate_id, version, self._recorded_at, event))
+        return new_state
+
+    @property
+    def pending(self) -> tuple[Envelope, ...]:
+        return tuple(self._pending)
+
+    def commit(self) -> tuple[Envelope, ...]:
+        if self._pending:
+            try:
+                self._app.save(*self._pending)
+            except IntegrityError as e:
+                raise ConcurrencyConflict(str(e)) from e
+        return self.pending
+
+
+@attrs.frozen
+class Outcome:
+    """What a use case did: the events it saved and the decision value it returns, if any."""
+
+    events: tuple[Envelope, ...]
+    result: object = None
+
+
+class EtmadApplication(Application[str]):
+    """Use cases of the foundation: Devices, Device Models, eligibility, the Bulk gate and the
+    Non-Migratable lifecycle. Infrastructure arrives through ``env`` (eventsourcing's
+    persistence settings) and keyword arguments; see ``adapters.bootstrap``."""
+
+    name = "etmad"
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        registration: RegistrationData,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        upcasters: Mapping[str, Upcaster] | None = None,
+    ) -> None:
+        self.registration = registration
+        self.clock: Clock = clock or SystemClock()
+        self.settings = settings or Settings()
+        self._registry = EventTypeRegistry(upcasters=upcasters)
+        super().__init__(env=dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[str]:
+        return EventMapper(
+            transcoder=self.factory.transcoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            registry=self._registry,
+        )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def stored(self, aggregate_id: str, *, version: int | None = None) -> Iterator[Envelope]:
+        """The aggregate's stored events in order, up to ``version`` if given."""
+        return cast("Iterator[Envelope]", self.events.get(aggregate_id, lte=version))
+
+    def load(
+        self,
+        aggregate_id: str,
+        factory: Factory[A],
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> A | None:
+        """Rebuild an aggregate from its events: all of them, up to ``version``, or only the
+        facts whose business time is at or before ``as_of`` (None if it did not exist then)."""
+        as_of = None if as_of is None else utc(as_of)
+        state: A | None = None
+        for envelope in self.stored(aggregate_id, version=version):
+            if not visible_at(envelope.event, as_of):
+                if state is None:
+                    return None
+                continue
+            if state is None:
+                state = factory(envelope.event, envelope.originator_version)
+            else:
+                state = state.apply(envelope.event, envelope.originator_version)
+        return state
+
+    def device(
+        self, device_id: EUI64, *, version: int | None = None, as_of: datetime | None = None
+    ) -> Device:
+        state = self.load(device_aggregate_id(device_id), Device.create, version=version,
+                          as_of=as_of)
+        if state is None:
+            raise UnknownDevice(device_id)
+        return state
+
+    def device_model(
+        self, model: DeviceModelKey, *, version: int | None = None, as_of: datetime | None = None
+    ) -> DeviceModel:
+        state = self.load(model_aggregate_id(model), DeviceModel.create, version=version,
+                          as_of=as_of)
+        if state is None:
+            raise UnknownDeviceModel(model)
+        return state
+
+    def later_siblings(
+        self, model: DeviceModel, *, as_of: datetime | None = None, uow: UnitOfWork | None = None
+    ) -> list[DeviceModel]:
+        """Device Models of the same manufacturer, model and hardware version with a later
+        firmware (ETMAD 6.2), as they stood at ``as_of``."""
+        family = (uow.get(family_aggregate_id(model.key), ModelFamily.create) if uow
+                  else self.load(family_aggregate_id(model.key), ModelFamily.create))
+        if family is None:
+            return []
+        siblings = []
+        for member in family.later_than(model.firmware_rank):
+            sibling = (uow.get(model_aggregate_id(member.model), DeviceModel.create) if uow
+                       else self.load(model_aggregate_id(member.model), DeviceModel.create,
+                                      as_of=as_of))
+            if sibling is not None:
+                siblings.append(sibling)
+        return siblings
+
+    def effective_model(self, device: Device, *, as_of: datetime | None = None,
+                        uow: UnitOfWork | None = None) -> DeviceModelKey:
+        """A Gas Proxy Function's Device Model is its Communications Hub's (section 2)."""
+        if device.device_type is DeviceType.GPF and device.comms_hub_id is not None:
+            hub_id = device_aggregate_id(device.comms_hub_id)
+            hub = (uow.get(hub_id, Device.create) if uow
+                   else self.load(hub_id, Device.create, as_of=as_of))
+            if hub is not None:
+                return hub.model
+        return device.model
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def assess_eligibility(self, device_id: EUI64, at: datetime) -> Eligibility:
+        """ETMAD 1.3/1.4: eligibility at ``at``, on the facts as they stood then."""
+        at = utc(at)
+        device = self.device(device_id, as_of=at)
+        hub: Device | None = None
+        if device.comms_hub_id is not None:
+            hub = self.load(device_aggregate_id(device.comms_hub_id), Device.create, as_of=at)
+        model_key = self.effective_model(device, as_of=at)
+        model = self.load(model_aggregate_id(model_key), DeviceModel.create, as_of=at)
+        categorisation = model.non_migratable if model is not None else None
+        gsme = esme = None
+        if device.device_type is DeviceType.GPF and hub is not None:
+            gsme = self._active_connected(hub, DeviceType.GSME, at)
+            esme = self._active_connected(hub, DeviceType.ESME, at)
+        source = supplier_source(device_type=device.device_type, own_mpxn=device.mpxn,
+                                 device_id=device.device_id, gsme=gsme, esme=esme)
+        history = tuple(self.registration.supplier_history(source.mpxn)) if source.mpxn else ()
+        facts = EligibilityInputs(
+            device_id=device.device_id,
+            device_type=device.device_type,
+            model=model_key,
+            cos_party=device.cos_party,
+            commissioned_at=device.commissioned_at,
+            decommissioned_at=device.decommissioned_at,
+            comms_hub_commissioned_at=hub.commissioned_at if hub else None,
+            comms_hub_decommissioned_at=hub.decommissioned_at if hub else None,
+            model_non_migratable=categorisation is not None,
+            model_categorisation=categorisation.rationale if categorisation else None,
+            supplier_source=source,
+            supplier_history=history,
+            technical_issues=device.technical_issues,
+        )
+        return assess_eligibility(facts, at=at, parameters=self.settings.eligibility)
+
+    def _active_connected(self, hub: Device, device_type: DeviceType, at: datetime) -> Any:  # noqa: ANN401
+        for link in reversed(hub.connected_of(device_type)):
+            linked = self.load(device_aggregate_id(link.device_id), Device.create, as_of=at)
+            if linked is not None and linked.decommissioned_at is None:
+                return link
+        return None
+
+    def bulk_gate(self, model: DeviceModelKey, at: datetime) -> BulkGate:
+        at = utc(at)
+        state = self.device_model(model, as_of=at)
+        return assess_bulk_gate(state, self.later_siblings(state, as_of=at), as_of=at,
+                                cap=self.settings.bulk_migration_number)
+
+    # --- use cases: Device Models -----------------------------------------------------------
+
+    def register_device_model(
+        self,
+        *,
+        model: DeviceModelKey,
+        device_type: DeviceType,
+        smets: SmetsGeneration,
+        firmware_rank: int,
+        at: datetime | None = None,
+    ) -> Outcome:
+        uow = UnitOfWork(self)
+        model_id = model_aggregate_id(model)
+        if uow.get(model_id, DeviceModel.create) is not None:
+            raise CommandRejected("DEVICE_MODEL_EXISTS", f"Device Model {model} is registered")
+        family_id = family_aggregate_id(model)
+        family = uow.get(family_id, ModelFamily.create)
+        if family is not None and family.members:
+            first = family.members[0].model
+            known = uow.get(model_aggregate_id(first), DeviceModel.create)
+            if known is not None and (known.device_type, known.smets) != (device_type, smets):
+                raise CommandRejected(
+                    "FAMILY_MISMATCH",
+                    f"{model} differs only in firmware from {first}, a {known.smets} "
+                    f"{known.device_type}: device type and SMETS generation must match",
+                )
+        registered = DeviceModel.register(model=model, device_type=device_type, smets=smets,
+                                          firmware_rank=firmware_rank, at=at)
+        uow.record(family_id, ModelFamily.create, ModelFamily.add(family, model, firmware_rank))
+        state = uow.record(model_id, DeviceModel.create, registered)
+        assert state is not None  # noqa: S101 — just created
+        # The model may be proven already by a later-firmware sibling (6.2).
+        self._authorise_by_policy(uow, state, at=at)
+        return Outcome(uow.commit())
+
+    def authorise_bulk_migration(
+        self, *, model: DeviceModelKey, at: datetime, decided_by: str, rationale: str
+    ) -> Outcome:
+        """ETMAD 1.6: the DCC records that it is reasonably satisfied (operator decision)."""
+        uow = UnitOfWork(self)
+        state = self._model(uow, model)
+        proof = find_proof(state, self.later_siblings(state, uow=uow))
+        if proof is not None and proof.proven_at > utc(at):
+            proof = None
+        event = state.authorise_bulk(at=at, decided_by=decided_by, rationale=rationale,
+                                     evidence=proof, by_policy=False)
+        uow.record(state.aggregate_id, DeviceModel.create, event)
+        return Outcome(uow.commit())
+
+    def record_model_test_evidence(
+        self, *, model: DeviceModelKey, at: datetime, outcome: TestOutcome, detail: str
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.record_test_evidence(at=at, outcome=outcome,
+                                                                       detail=detail))
+
+    def suspend_model(self, *, model: DeviceModelKey, at: datetime, reason: str) -> Outcome:
+        return self._on_model(model, lambda m: m.suspend(at=at, reason=reason))
+
+    def resume_model(self, *, model: DeviceModelKey, at: datetime, reason: str) -> Outcome:
+        return self._on_model(model, lambda m: m.resume(at=at, reason=reason))
+
+    def categorise_non_migratable(
+        self, *, model: DeviceModelKey, at: datetime, rationale: str, decided_by: str
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.categorise_non_migratable(
+            at=at, rationale=rationale, decided_by=decided_by))
+
+    def record_disagreement(
+        self, *, model: DeviceModelKey, at: datetime, party: str, reason: str
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.record_disagreement(at=at, party=party,
+                                                                      reason=reason))
+
+    def record_agreement(
+        self, *, model: DeviceModelKey, at: datetime, outcome: AgreementOutcome,
+        party: str | None = None,
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.record_agreement(at=at, outcome=outcome,
+                                                                   party=party))
+
+    def lodge_appeal(self, *, model: DeviceModelKey, at: datetime, party: str) -> Outcome:
+        return self._on_model(model, lambda m: m.lodge_appeal(at=at, party=party))
+
+    def record_determination(
+        self, *, model: DeviceModelKey, at: datetime, outcome: DeterminationOutcome
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.record_determination(at=at, outcome=outcome))
+
+    def recategorise_migratable(
+        self, *, model: DeviceModelKey, at: datetime, rationale: str, decided_by: str
+    ) -> Outcome:
+        return self._on_model(model, lambda m: m.recategorise_migratable(
+            at=at, rationale=rationale, decided_by=decided_by))
+
+    def _model(self, uow: UnitOfWork, model: DeviceModelKey) -> DeviceModel:
+        state = uow.get(model_aggregate_id(model), DeviceModel.create)
+        if state is None:
+            raise UnknownDeviceModel(model)
+        return state
+
+    def _on_model(self, model: DeviceModelKey,
+                  decide: Callable[[DeviceModel], DomainEvent]) -> Outcome:
+        uow = UnitOfWork(self)
+        state = self._model(uow, model)
+        uow.record(state.aggregate_id, DeviceModel.create, decide(state))
+        return Outcome(uow.commit())
+
+    # --- use cases: Devices -----------------------------------------------------------------
+
+    def register_device(
+        self,
+        *,
+        device_id: EUI64,
+        device_type: DeviceType,
+        model: DeviceModelKey,
+        mpxn: MPxN | None = None,
+        comms_hub_id: EUI64 | None = None,
+        cos_party: CosParty = CosParty.TCOS,
+        cos_certificate: CertificateId | None = None,
+        at: datetime | None = None,
+    ) -> Outcome:
+        uow = UnitOfWork(self)
+        device_key = device_aggregate_id(device_id)
+        if uow.get(device_key, Device.create) is not None:
+            raise CommandRejected("DEVICE_EXISTS", f"Device {device_id} is registered")
+        model_state = self._model(uow, model)
+        hub: Device | None = None
+        if comms_hub_id is not None and device_type.connects_to_comms_hub:
+            hub = uow.get(device_aggregate_id(comms_hub_id), Device.create)
+            if hub is None:
+                raise CommandRejected("UNKNOWN_COMMS_HUB",
+                                      f"no Communications Hub Function {comms_hub_id} is "
+                                      "registered")
+        if device_type is DeviceType.GPF:
+            if hub is not None and model != hub.model:
+                raise RuleViolation(
+                    f"a Gas Proxy Function's Device Model is its Communications Hub's "
+                    f"({hub.model}), not {model}",
+                    code="GPF_MODEL_MISMATCH", clause=clauses.ETMAD_2_GPF_MODEL)
+        elif model_state.device_type is not device_type:
+            raise CommandRejected(
+                "DEVICE_TYPE_MISMATCH",
+                f"Device Model {model} is a {model_state.device_type} model, not {device_type}")
+        registered = Device.register(device_id=device_id, device_type=device_type, model=model,
+                                     mpxn=mpxn, comms_hub_id=comms_hub_id, cos_party=cos_party,
+                                     cos_certificate=cos_certificate, at=at)
+        if hub is not None:
+            uow.record(hub.aggregate_id, Device.create, hub.connect(registered))
+        uow.record(device_key, Device.create, registered)
+        return Outcome(uow.commit())
+
+    def _device(self, uow: UnitOfWork, device_id: EUI64) -> Device:
+        state = uow.get(device_aggregate_id(device_id), Device.create)
+        if state is None:
+            raise UnknownDevice(device_id)
+        return state
+
+    def _on_device(self, device_id: EUI64,
+                   decide: Callable[[Device], DomainEvent]) -> Outcome:
+        uow = UnitOfWork(self)
+        state = self._device(uow, device_id)
+        uow.record(state.aggregate_id, Device.create, decide(state))
+        return Outcome(uow.commit())
+
+    def record_commissioning(self, *, device_id: EUI64, at: datetime) -> Outcome:
+        return self._on_device(device_id, lambda d: d.commission(at))
+
+    def record_decommissioning(self, *, device_id: EUI64, at: datetime) -> Outcome:
+        return self._on_device(device_id, lambda d: d.decommission(at))
+
+    def raise_technical_issue(
+        self, *, device_id: EUI64, at: datetime, reason: str, issue_id: str = "default"
+    ) -> Outcome:
+        return self._on_device(device_id, lambda d: d.raise_technical_issue(
+            at=at, reason=reason, issue_id=issue_id))
+
+    def clear_technical_issue(
+        self, *, device_id: EUI64, at: datetime, reason: str, issue_id: str = "default"
+    ) -> Outcome:
+        return self._on_device(device_id, lambda d: d.clear_technical_issue(
+            at=at, reason=reason, issue_id=issue_id))
+
+    def record_credentials_replaced(
+        self, *, device_id: EUI64, at: datetime, party: CosParty, certificate: CertificateId
+    ) -> Outcome:
+        uow = UnitOfWork(self)
+        state = self._device(uow, device_id)
+        event = state.replace_credentials(at=at, party=party, certificate=certificate)
+        uow.record(state.aggregate_id, Device.create, event)
+        self._after_device_evidence(uow, state.aggregate_id)
+        return Outcome(uow.commit())
+
+    def record_srv623_processed(
+        self, *, device_id: EUI64, at: datetime, request_id: str
+    ) -> Outcome:
+        uow = UnitOfWork(self)
+        state = self._device(uow, device_id)
+        event = state.record_srv623(at=at, request_id=request_id)
+        uow.record(state.aggregate_id, Device.create, event)
+        self._after_device_evidence(uow, state.aggregate_id)
+        return Outcome(uow.commit())
+
+    def upgrade_firmware(self, *, device_id: EUI64, at: datetime,
+                         model: DeviceModelKey) -> Outcome:
+        uow = UnitOfWork(self)
+        state = self._device(uow, device_id)
+        target = self._model(uow, model)
+        current = self._model(uow, state.model)
+        event = state.upgrade_firmware(at=at, to_model=model)
+        if target.firmware_rank <= current.firmware_rank:
+            raise RuleViolation(
+                f"{model} (firmware_rank {target.firmware_rank}) is not a later firmware than "
+                f"{state.model} (firmware_rank {current.firmware_rank})",
+                code="NOT_A_FIRMWARE_UPGRADE", clause=clauses.ETMAD_1_10)
+        uow.record(state.aggregate_id, Device.create, event)
+        return Outcome(uow.commit())
+
+    def record_migration_started(self, *, device_id: EUI64, at: datetime) -> Outcome:
+        """Count a Device's migration against its model's Bulk gate (1.6, section 2). Refused
+        for an Ineligible Device (1.4: the DCC shall not attempt to migrate it)."""
+        at = utc(at)
+        eligibility = self.assess_eligibility(device_id, at)
+        if not eligibility.eligible:
+            codes = ", ".join(r.code for r in eligibility.reasons)
+            raise RuleViolation(
+                f"Device {device_id} is not eligible for ECoS Migration at {at.isoformat()}: "
+                f"{codes}",
+                code="DEVICE_INELIGIBLE", clause=clauses.ETMAD_1_4)
+        uow = UnitOfWork(self)
+        device = self._device(uow, device_id)
+        model = self._model(uow, self.effective_model(device, uow=uow))
+        event = model.start_migration(at=at, device_id=device_id,
+                                      cap=self.settings.bulk_migration_number)
+        uow.record(model.aggregate_id, DeviceModel.create, event)
+        return Outcome(uow.commit(), eligibility)
+
+    # --- in-process policies ----------------------------------------------------------------
+
+    def _after_device_evidence(self, uow: UnitOfWork, device_key: str) -> None:
+        """ETMAD 6.1(b): a replacement followed by an SRV 6.23 on the same Device Model proves
+        that model; the first pair is recorded on it, and the 1.6 policy reacts."""
+        device = uow.get(device_key, Device.create)
+        assert device is not None  # noqa: S101 — just recorded
+        for pair in device.proving_pairs():
+            model = uow.get(model_aggregate_id(pair.model), DeviceModel.create)
+            if model is None or model.proving is not None:
+                continue
+            # The evidence exists from the later of the two facts: the SRV 6.23.
+            at = pair.proven_at
+            proven = uow.record(model.aggregate_id, DeviceModel.create,
+                                model.record_proving(pair, at))
+            assert proven is not None  # noqa: S101 — just recorded
+            self._authorise_by_policy(uow, proven, at=at)
+            family = uow.get(family_aggregate_id(proven.key), ModelFamily.create)
+            for member in family.members if family else ():
+                if member.firmware_rank < proven.firmware_rank:
+                    earlier = uow.get(model_aggregate_id(member.model), DeviceModel.create)
+                    if earlier is not None:
+                        self._authorise_by_policy(uow, earlier, at=at)
+
+    def _authorise_by_policy(self, uow: UnitOfWork, model: DeviceModel,
+                             at: datetime | None) -> None:
+        proof = find_proof(model, self.later_siblings(model, uow=uow))
+        when = at if at is not None else (proof.proven_at if proof else None)
+        if when is None:
+            return
+        event = authorise_by_policy(model, proof, at=when,
+                                    enabled=self.settings.auto_authorise_bulk)
+        uow.record(model.aggregate_id, DeviceModel.create, event)
+
+    # --- Registration Data ------------------------------------------------------------------
+
+    def record_supplier_change(self, change: SupplierChange) -> bool:
+        return self.registration.record_supplier_change(change)
+
+    def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
+        return self.registration.supplier_history(mpxn)
+
+
+def close_application(app: EtmadApplication) -> None:
+    """Close the event store and any port that holds a connection."""
+    closer = getattr(app.registration, "close", None)
+    if callable(closer):
+        closer()
+    app.close()

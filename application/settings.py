@@ -1,0 +1,30 @@
+"""Settings of the application: DCC-set parameters, each with a documented default."""
+
+from __future__ import annotations
+
+import attrs
+
+from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
+from domain.eligibility import EligibilityParameters
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """DCC-set parameters (``docs/decisions.md`` and ``docs/operations.md`` explain each).
+
+    - ``eligibility``: the 1.4(b) windows (7 days recent change of supplier, 14 days pending,
+      7 days recent Commissioning).
+    - ``bulk_migration_number``: the DCC-defined number of Devices of a Device Model that may
+      be migrated before the 1.6 decision; at most 300 (section 2).
+    - ``auto_authorise_bulk``: record the 1.6 decision by policy when 6.1(b) evidence appears.
+    - ``mpan_check_digit``: verify MPAN check digits (``False`` accepts DCC test MPANs).
+    """
+
+    eligibility: EligibilityParameters = EligibilityParameters()
+    bulk_migration_number: int = attrs.field(default=BULK_MIGRATION_CEILING)
+    auto_authorise_bulk: bool = True
+    mpan_check_digit: bool = True
+
+    @bulk_migration_number.validator
+    def _check(self, _attribute: object, value: int) -> None:
+        bulk_migration_number(value)

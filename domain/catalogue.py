@@ -1,0 +1,8 @@
+"""Every event type of the domain, in one place, for the event mapper."""
+
+from __future__ import annotations
+
+from domain import device, device_model
+from domain.events import DomainEvent
+
+EVENT_TYPES: tuple[type[DomainEvent], ...] = (*device.EVENTS, *device_model.EVENTS)
