@@ -22,12 +22,12 @@ from pathlib import Path
 import attrs
 import structlog
 
+from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
 from application.ports import Clock, RegistrationData
 from application.service import EtmadApplication
 from application.settings import Settings
 from domain.eligibility import EligibilityParameters
 from domain.errors import DomainError
-from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
 
 DEFAULT_STORE = "sqlite:///var/etmad.sqlite"
 
@@ -49,14 +49,16 @@ class StoreLocation:
             rest = url.removeprefix("sqlite:///")
             if not rest:
                 raise ConfigurationError("sqlite:/// needs a file path")
-            return cls("sqlite", Path(rest) if not rest.startswith("/") else Path(rest))
+            return cls("sqlite", Path(rest))
         if url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 "the PostgreSQL store is not available in this version; use memory: or "
-                "sqlite:///PATH")
+                "sqlite:///PATH"
+            )
         raise ConfigurationError(
             f"unknown store {url!r}: use memory: or sqlite:///PATH (relative) or "
-            "sqlite:////PATH (absolute)")
+            "sqlite:////PATH (absolute)"
+        )
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -88,12 +90,15 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     env = os.environ if env is None else env
     defaults = EligibilityParameters()
     eligibility = EligibilityParameters(
-        recent_change_of_supplier=_env_days(env, "ETMAD_RECENT_CHANGE_OF_SUPPLIER_DAYS",
-                                            defaults.recent_change_of_supplier),
-        pending_change_of_supplier=_env_days(env, "ETMAD_PENDING_CHANGE_OF_SUPPLIER_DAYS",
-                                             defaults.pending_change_of_supplier),
-        recent_commissioning=_env_days(env, "ETMAD_RECENT_COMMISSIONING_DAYS",
-                                       defaults.recent_commissioning),
+        recent_change_of_supplier=_env_days(
+            env, "ETMAD_RECENT_CHANGE_OF_SUPPLIER_DAYS", defaults.recent_change_of_supplier
+        ),
+        pending_change_of_supplier=_env_days(
+            env, "ETMAD_PENDING_CHANGE_OF_SUPPLIER_DAYS", defaults.pending_change_of_supplier
+        ),
+        recent_commissioning=_env_days(
+            env, "ETMAD_RECENT_COMMISSIONING_DAYS", defaults.recent_commissioning
+        ),
     )
     check = env.get("ETMAD_MPAN_CHECK_DIGIT", "strict")
     if check not in {"strict", "relaxed"}:
@@ -103,7 +108,8 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         number = int(number_text)
     except ValueError:
         raise ConfigurationError(
-            f"ETMAD_BULK_MIGRATION_NUMBER={number_text!r}: expected a whole number") from None
+            f"ETMAD_BULK_MIGRATION_NUMBER={number_text!r}: expected a whole number"
+        ) from None
     values: dict[str, object] = {
         "eligibility": eligibility,
         "bulk_migration_number": number,
@@ -130,22 +136,29 @@ def build_application(
     else:
         assert location.path is not None  # noqa: S101 — parse gives sqlite a path
         location.path.parent.mkdir(parents=True, exist_ok=True)
-        env.update({
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(location.path),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        })
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(location.path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        )
         registration = registration or SQLiteRegistrationData(location.path)
-    return EtmadApplication(env, registration=registration, clock=clock,
-                            settings=settings or settings_from_env())
+    return EtmadApplication(
+        env, registration=registration, clock=clock, settings=settings or settings_from_env()
+    )
 
 
 def configure_logging(*, level: str = "WARNING", json_logs: bool = False) -> None:
     """Configure structlog once for a program; library users configure their own."""
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.WARNING),
-                        format="%(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper(), logging.WARNING),
+        format="%(message)s",
+    )
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer())
+        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -153,7 +166,8 @@ def configure_logging(*, level: str = "WARNING", json_logs: bool = False) -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.WARNING)),
+            getattr(logging, level.upper(), logging.WARNING)
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

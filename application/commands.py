@@ -52,8 +52,12 @@ class CommandResult:
 
     def to_json(self) -> dict[str, JSON]:
         if self.ok:
-            return {"ok": True, "command": self.command, "events": list(self.events),
-                    "result": self.result if self.result is not None else {}}
+            return {
+                "ok": True,
+                "command": self.command,
+                "events": list(self.events),
+                "result": self.result if self.result is not None else {},
+            }
         return {"ok": False, "command": self.command, "error": self.error}
 
 
@@ -89,8 +93,9 @@ def parse_time(value: object, name: str = "at") -> datetime:
     except ValueError:
         raise InvalidCommand(f"field {name!r}: {value!r} is not an ISO-8601 time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise CommandRejected("INVALID_TIME",
-                              f"field {name!r}: {value!r} has no UTC offset (add +00:00 or Z)")
+        raise CommandRejected(
+            "INVALID_TIME", f"field {name!r}: {value!r} has no UTC offset (add +00:00 or Z)"
+        )
     return parsed
 
 
@@ -120,8 +125,9 @@ def _enum(payload: Payload, name: str, kind: Callable[[str], E], default: E | No
     try:
         return kind(value)
     except ValueError:
-        raise InvalidCommand(f"field {name!r}: {value!r} is not one of the allowed values") \
-            from None
+        raise InvalidCommand(
+            f"field {name!r}: {value!r} is not one of the allowed values"
+        ) from None
 
 
 def _version(payload: Payload) -> int | None:
@@ -164,7 +170,7 @@ def _register_device_model(app: EtmadApplication, p: Payload) -> tuple[Outcome, 
         firmware_rank=rank,
         at=_optional_at(p),
     )
-    return _done(outcome, {"model": model.to_json()})
+    return _done(outcome, {"model": to_primitive(model)})
 
 
 @handler("RegisterDevice")
@@ -177,8 +183,9 @@ def _register_device(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
         device_id=device_id,
         device_type=_enum(p, "device_type", DeviceType),
         model=_model(p),
-        mpxn=None if mpxn_text is None else parse_mpxn(
-            mpxn_text, mpan_check_digit=app.settings.mpan_check_digit),
+        mpxn=None
+        if mpxn_text is None
+        else parse_mpxn(mpxn_text, mpan_check_digit=app.settings.mpan_check_digit),
         comms_hub_id=None if hub is None else EUI64.parse(hub),
         cos_party=_enum(p, "cos_party", CosParty, CosParty.TCOS),
         cos_certificate=None if cert is None else CertificateId.from_json(cert),
@@ -199,31 +206,47 @@ def _decommissioning(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
 
 @handler("RecordCredentialsReplaced")
 def _credentials(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.record_credentials_replaced(
-        device_id=_device_id(p), at=_at(p), party=_enum(p, "party", CosParty),
-        certificate=CertificateId.from_json(_field(p, "certificate"))))
+    return _done(
+        app.record_credentials_replaced(
+            device_id=_device_id(p),
+            at=_at(p),
+            party=_enum(p, "party", CosParty),
+            certificate=CertificateId.from_json(_field(p, "certificate")),
+        )
+    )
 
 
 @handler("RecordSrv623Processed")
 def _srv623(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.record_srv623_processed(device_id=_device_id(p), at=_at(p),
-                                             request_id=_text(p, "request_id")))
+    return _done(
+        app.record_srv623_processed(
+            device_id=_device_id(p), at=_at(p), request_id=_text(p, "request_id")
+        )
+    )
 
 
 @handler("RaiseTechnicalIssue")
 def _raise_issue(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.raise_technical_issue(device_id=_device_id(p), at=_at(p),
-                                           reason=_text(p, "reason"),
-                                           issue_id=_text(p, "issue_id", optional=True)
-                                           or "default"))
+    return _done(
+        app.raise_technical_issue(
+            device_id=_device_id(p),
+            at=_at(p),
+            reason=_text(p, "reason"),
+            issue_id=_text(p, "issue_id", optional=True) or "default",
+        )
+    )
 
 
 @handler("ClearTechnicalIssue")
 def _clear_issue(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.clear_technical_issue(device_id=_device_id(p), at=_at(p),
-                                           reason=_text(p, "reason"),
-                                           issue_id=_text(p, "issue_id", optional=True)
-                                           or "default"))
+    return _done(
+        app.clear_technical_issue(
+            device_id=_device_id(p),
+            at=_at(p),
+            reason=_text(p, "reason"),
+            issue_id=_text(p, "issue_id", optional=True) or "default",
+        )
+    )
 
 
 @handler("RecordSupplierChange")
@@ -232,12 +255,19 @@ def _supplier_change(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     supplier = _text(p, "supplier_id")
     if not supplier.strip():
         raise InvalidCommand("field 'supplier_id' must not be empty")
-    change = SupplierChange(parse_time(_field(p, "effective_from"), "effective_from"),
-                            supplier, mpxn)
+    change = SupplierChange(
+        parse_time(_field(p, "effective_from"), "effective_from"), supplier, mpxn
+    )
     recorded = app.record_supplier_change(change)
-    return _done(Outcome(()), {"mpxn": str(mpxn), "supplier_id": supplier,
-                               "effective_from": format_time(change.effective_from),
-                               "recorded": recorded})
+    return _done(
+        Outcome(()),
+        {
+            "mpxn": str(mpxn),
+            "supplier_id": supplier,
+            "effective_from": format_time(change.effective_from),
+            "recorded": recorded,
+        },
+    )
 
 
 @handler("UpgradeFirmware")
@@ -252,28 +282,41 @@ def _migration_started(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON
     envelope = outcome.events[-1]
     started = envelope.event
     assert isinstance(started, MigrationStarted)  # noqa: S101 — the use case's last event
-    return _done(outcome, {
-        "device_id": str(device_id),
-        "model_aggregate_id": envelope.originator_id,
-        "counted": started.counted,
-        "authorised": started.authorised,
-        "cap": started.cap,
-        "migrations_started": started.started_before + int(started.counted),
-    })
+    return _done(
+        outcome,
+        {
+            "device_id": str(device_id),
+            "model_aggregate_id": envelope.originator_id,
+            "counted": started.counted,
+            "authorised": started.authorised,
+            "cap": started.cap,
+            "migrations_started": started.started_before + int(started.counted),
+        },
+    )
 
 
 @handler("AuthoriseBulkMigration")
 def _authorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.authorise_bulk_migration(model=_model(p), at=_at(p),
-                                              decided_by=_text(p, "decided_by"),
-                                              rationale=_text(p, "rationale")))
+    return _done(
+        app.authorise_bulk_migration(
+            model=_model(p),
+            at=_at(p),
+            decided_by=_text(p, "decided_by"),
+            rationale=_text(p, "rationale"),
+        )
+    )
 
 
 @handler("RecordModelTestEvidence")
 def _test_evidence(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.record_model_test_evidence(model=_model(p), at=_at(p),
-                                                outcome=_enum(p, "outcome", TestOutcome),
-                                                detail=_text(p, "detail", optional=True)))
+    return _done(
+        app.record_model_test_evidence(
+            model=_model(p),
+            at=_at(p),
+            outcome=_enum(p, "outcome", TestOutcome),
+            detail=_text(p, "detail", optional=True),
+        )
+    )
 
 
 @handler("SuspendModel")
@@ -288,15 +331,23 @@ def _resume(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
 
 @handler("CategoriseNonMigratable")
 def _categorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.categorise_non_migratable(model=_model(p), at=_at(p),
-                                               rationale=_text(p, "rationale"),
-                                               decided_by=_text(p, "decided_by")))
+    return _done(
+        app.categorise_non_migratable(
+            model=_model(p),
+            at=_at(p),
+            rationale=_text(p, "rationale"),
+            decided_by=_text(p, "decided_by"),
+        )
+    )
 
 
 @handler("RecordDisagreement")
 def _disagreement(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.record_disagreement(model=_model(p), at=_at(p), party=_text(p, "party"),
-                                         reason=_text(p, "reason")))
+    return _done(
+        app.record_disagreement(
+            model=_model(p), at=_at(p), party=_text(p, "party"), reason=_text(p, "reason")
+        )
+    )
 
 
 @handler("RecordAgreement")
@@ -304,9 +355,11 @@ def _agreement(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     party = p.get("party")
     if party is not None and not isinstance(party, str):
         raise InvalidCommand("field 'party' must be text")
-    return _done(app.record_agreement(model=_model(p), at=_at(p),
-                                      outcome=_enum(p, "outcome", AgreementOutcome),
-                                      party=party))
+    return _done(
+        app.record_agreement(
+            model=_model(p), at=_at(p), outcome=_enum(p, "outcome", AgreementOutcome), party=party
+        )
+    )
 
 
 @handler("LodgeAppeal")
@@ -316,15 +369,23 @@ def _appeal(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
 
 @handler("RecordDetermination")
 def _determination(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.record_determination(model=_model(p), at=_at(p),
-                                          outcome=_enum(p, "outcome", DeterminationOutcome)))
+    return _done(
+        app.record_determination(
+            model=_model(p), at=_at(p), outcome=_enum(p, "outcome", DeterminationOutcome)
+        )
+    )
 
 
 @handler("RecategoriseMigratable")
 def _recategorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
-    return _done(app.recategorise_migratable(model=_model(p), at=_at(p),
-                                             rationale=_text(p, "rationale"),
-                                             decided_by=_text(p, "decided_by")))
+    return _done(
+        app.recategorise_migratable(
+            model=_model(p),
+            at=_at(p),
+            rationale=_text(p, "rationale"),
+            decided_by=_text(p, "decided_by"),
+        )
+    )
 
 
 # --- queries --------------------------------------------------------------------------------
@@ -337,8 +398,9 @@ def _assess(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
         "device_id": str(decision.device_id),
         "as_of": format_time(decision.as_of),
         "eligible": decision.eligible,
-        "reasons": [{"code": str(r.code), "clause": r.clause, "detail": r.detail}
-                    for r in decision.reasons],
+        "reasons": [
+            {"code": str(r.code), "clause": r.clause, "detail": r.detail} for r in decision.reasons
+        ],
     }
     if p.get("explain"):
         result["responsible_supplier"] = decision.responsible_supplier
@@ -393,13 +455,21 @@ def execute(app: EtmadApplication, command: Payload) -> CommandResult:
     """Run one command. Never raises for bad input or a refused rule: it returns the error."""
     name = command.get("command") if isinstance(command, Mapping) else None
     if not isinstance(name, str):
-        return CommandResult(ok=False, command=None, error={
-            "code": "INVALID_COMMAND", "message": "each line needs a \"command\" name"})
+        return CommandResult(
+            ok=False,
+            command=None,
+            error={"code": "INVALID_COMMAND", "message": 'each line needs a "command" name'},
+        )
     fn = HANDLERS.get(name)
     if fn is None:
-        return CommandResult(ok=False, command=name, error={
-            "code": "UNKNOWN_COMMAND",
-            "message": f"unknown command {name!r}; known: {', '.join(command_names())}"})
+        return CommandResult(
+            ok=False,
+            command=name,
+            error={
+                "code": "UNKNOWN_COMMAND",
+                "message": f"unknown command {name!r}; known: {', '.join(command_names())}",
+            },
+        )
     try:
         outcome, result = fn(app, command)
     except (CommandRejected, DomainError) as e:
@@ -407,5 +477,6 @@ def execute(app: EtmadApplication, command: Payload) -> CommandResult:
         if e.clause:
             error["clause"] = e.clause
         return CommandResult(ok=False, command=name, error=error)
-    return CommandResult(ok=True, command=name,
-                         events=tuple(event_record(e) for e in outcome.events), result=result)
+    return CommandResult(
+        ok=True, command=name, events=tuple(event_record(e) for e in outcome.events), result=result
+    )

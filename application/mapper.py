@@ -89,7 +89,9 @@ class EventTypeRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._by_name))
 
-    def resolve(self, type_name: str, data: dict[str, Any]) -> tuple[type[DomainEvent], dict]:
+    def resolve(
+        self, type_name: str, data: dict[str, Any]
+    ) -> tuple[type[DomainEvent], dict[str, Any]]:
         """The current class for a stored type name, and its data upcast to that class."""
         base, _, version_text = type_name.rpartition(".v")
         current = self._current.get(base)

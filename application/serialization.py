@@ -52,7 +52,10 @@ def to_primitive(value: object) -> JSON:  # noqa: PLR0911 — one arm per kind o
     if callable(to_json):
         return typing.cast("JSON", to_json())
     if attrs.has(type(value)):
-        return {f.name: to_primitive(getattr(value, f.name)) for f in attrs.fields(type(value))}
+        return {
+            f.name: to_primitive(getattr(value, f.name))
+            for f in attrs.fields(typing.cast("type[attrs.AttrsInstance]", type(value)))
+        }
     if isinstance(value, frozenset | set):
         items = [to_primitive(v) for v in value]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
@@ -65,7 +68,10 @@ def to_primitive(value: object) -> JSON:  # noqa: PLR0911 — one arm per kind o
 
 def canonical_json(value: object) -> bytes:
     return json.dumps(
-        to_primitive(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        to_primitive(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
         allow_nan=False,
     ).encode("utf-8")
 

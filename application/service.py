@@ -66,7 +66,8 @@ class SystemClock:
 
 
 class _Folds(Protocol):
-    version: int
+    @property
+    def version(self) -> int: ...
 
     def apply(self, event: DomainEvent, version: int) -> Self: ...
 
@@ -89,9 +90,7 @@ class UnitOfWork:
             self._states[aggregate_id] = self._app.load(aggregate_id, factory)
         return cast("A | None", self._states[aggregate_id])
 
-    def record(
-        self, aggregate_id: str, factory: Factory[A], event: DomainEvent | None
-    ) -> A | None:
+    def record(self, aggregate_id: str, factory: Factory[A], event: DomainEvent | None) -> A | None:
         """Fold ``event`` into the aggregate (creating it from its first event) and keep it."""
         state = self.get(aggregate_id, factory)
         if event is None:
@@ -185,8 +184,9 @@ class EtmadApplication(Application[str]):
     def device(
         self, device_id: EUI64, *, version: int | None = None, as_of: datetime | None = None
     ) -> Device:
-        state = self.load(device_aggregate_id(device_id), Device.create, version=version,
-                          as_of=as_of)
+        state = self.load(
+            device_aggregate_id(device_id), Device.create, version=version, as_of=as_of
+        )
         if state is None:
             raise UnknownDevice(device_id)
         return state
@@ -194,8 +194,9 @@ class EtmadApplication(Application[str]):
     def device_model(
         self, model: DeviceModelKey, *, version: int | None = None, as_of: datetime | None = None
     ) -> DeviceModel:
-        state = self.load(model_aggregate_id(model), DeviceModel.create, version=version,
-                          as_of=as_of)
+        state = self.load(
+            model_aggregate_id(model), DeviceModel.create, version=version, as_of=as_of
+        )
         if state is None:
             raise UnknownDeviceModel(model)
         return state
@@ -205,26 +206,35 @@ class EtmadApplication(Application[str]):
     ) -> list[DeviceModel]:
         """Device Models of the same manufacturer, model and hardware version with a later
         firmware (ETMAD 6.2), as they stood at ``as_of``."""
-        family = (uow.get(family_aggregate_id(model.key), ModelFamily.create) if uow
-                  else self.load(family_aggregate_id(model.key), ModelFamily.create))
+        family = (
+            uow.get(family_aggregate_id(model.key), ModelFamily.create)
+            if uow
+            else self.load(family_aggregate_id(model.key), ModelFamily.create)
+        )
         if family is None:
             return []
         siblings = []
         for member in family.later_than(model.firmware_rank):
-            sibling = (uow.get(model_aggregate_id(member.model), DeviceModel.create) if uow
-                       else self.load(model_aggregate_id(member.model), DeviceModel.create,
-                                      as_of=as_of))
+            sibling = (
+                uow.get(model_aggregate_id(member.model), DeviceModel.create)
+                if uow
+                else self.load(model_aggregate_id(member.model), DeviceModel.create, as_of=as_of)
+            )
             if sibling is not None:
                 siblings.append(sibling)
         return siblings
 
-    def effective_model(self, device: Device, *, as_of: datetime | None = None,
-                        uow: UnitOfWork | None = None) -> DeviceModelKey:
+    def effective_model(
+        self, device: Device, *, as_of: datetime | None = None, uow: UnitOfWork | None = None
+    ) -> DeviceModelKey:
         """A Gas Proxy Function's Device Model is its Communications Hub's (section 2)."""
         if device.device_type is DeviceType.GPF and device.comms_hub_id is not None:
             hub_id = device_aggregate_id(device.comms_hub_id)
-            hub = (uow.get(hub_id, Device.create) if uow
-                   else self.load(hub_id, Device.create, as_of=as_of))
+            hub = (
+                uow.get(hub_id, Device.create)
+                if uow
+                else self.load(hub_id, Device.create, as_of=as_of)
+            )
             if hub is not None:
                 return hub.model
         return device.model
@@ -245,8 +255,13 @@ class EtmadApplication(Application[str]):
         if device.device_type is DeviceType.GPF and hub is not None:
             gsme = self._active_connected(hub, DeviceType.GSME, at)
             esme = self._active_connected(hub, DeviceType.ESME, at)
-        source = supplier_source(device_type=device.device_type, own_mpxn=device.mpxn,
-                                 device_id=device.device_id, gsme=gsme, esme=esme)
+        source = supplier_source(
+            device_type=device.device_type,
+            own_mpxn=device.mpxn,
+            device_id=device.device_id,
+            gsme=gsme,
+            esme=esme,
+        )
         history = tuple(self.registration.supplier_history(source.mpxn)) if source.mpxn else ()
         facts = EligibilityInputs(
             device_id=device.device_id,
@@ -275,8 +290,12 @@ class EtmadApplication(Application[str]):
     def bulk_gate(self, model: DeviceModelKey, at: datetime) -> BulkGate:
         at = utc(at)
         state = self.device_model(model, as_of=at)
-        return assess_bulk_gate(state, self.later_siblings(state, as_of=at), as_of=at,
-                                cap=self.settings.bulk_migration_number)
+        return assess_bulk_gate(
+            state,
+            self.later_siblings(state, as_of=at),
+            as_of=at,
+            cap=self.settings.bulk_migration_number,
+        )
 
     # --- use cases: Device Models -----------------------------------------------------------
 
@@ -304,8 +323,9 @@ class EtmadApplication(Application[str]):
                     f"{model} differs only in firmware from {first}, a {known.smets} "
                     f"{known.device_type}: device type and SMETS generation must match",
                 )
-        registered = DeviceModel.register(model=model, device_type=device_type, smets=smets,
-                                          firmware_rank=firmware_rank, at=at)
+        registered = DeviceModel.register(
+            model=model, device_type=device_type, smets=smets, firmware_rank=firmware_rank, at=at
+        )
         uow.record(family_id, ModelFamily.create, ModelFamily.add(family, model, firmware_rank))
         state = uow.record(model_id, DeviceModel.create, registered)
         assert state is not None  # noqa: S101 — just created
@@ -322,16 +342,18 @@ class EtmadApplication(Application[str]):
         proof = find_proof(state, self.later_siblings(state, uow=uow))
         if proof is not None and proof.proven_at > utc(at):
             proof = None
-        event = state.authorise_bulk(at=at, decided_by=decided_by, rationale=rationale,
-                                     evidence=proof, by_policy=False)
+        event = state.authorise_bulk(
+            at=at, decided_by=decided_by, rationale=rationale, evidence=proof, by_policy=False
+        )
         uow.record(state.aggregate_id, DeviceModel.create, event)
         return Outcome(uow.commit())
 
     def record_model_test_evidence(
         self, *, model: DeviceModelKey, at: datetime, outcome: TestOutcome, detail: str
     ) -> Outcome:
-        return self._on_model(model, lambda m: m.record_test_evidence(at=at, outcome=outcome,
-                                                                       detail=detail))
+        return self._on_model(
+            model, lambda m: m.record_test_evidence(at=at, outcome=outcome, detail=detail)
+        )
 
     def suspend_model(self, *, model: DeviceModelKey, at: datetime, reason: str) -> Outcome:
         return self._on_model(model, lambda m: m.suspend(at=at, reason=reason))
@@ -342,21 +364,31 @@ class EtmadApplication(Application[str]):
     def categorise_non_migratable(
         self, *, model: DeviceModelKey, at: datetime, rationale: str, decided_by: str
     ) -> Outcome:
-        return self._on_model(model, lambda m: m.categorise_non_migratable(
-            at=at, rationale=rationale, decided_by=decided_by))
+        return self._on_model(
+            model,
+            lambda m: m.categorise_non_migratable(
+                at=at, rationale=rationale, decided_by=decided_by
+            ),
+        )
 
     def record_disagreement(
         self, *, model: DeviceModelKey, at: datetime, party: str, reason: str
     ) -> Outcome:
-        return self._on_model(model, lambda m: m.record_disagreement(at=at, party=party,
-                                                                      reason=reason))
+        return self._on_model(
+            model, lambda m: m.record_disagreement(at=at, party=party, reason=reason)
+        )
 
     def record_agreement(
-        self, *, model: DeviceModelKey, at: datetime, outcome: AgreementOutcome,
+        self,
+        *,
+        model: DeviceModelKey,
+        at: datetime,
+        outcome: AgreementOutcome,
         party: str | None = None,
     ) -> Outcome:
-        return self._on_model(model, lambda m: m.record_agreement(at=at, outcome=outcome,
-                                                                   party=party))
+        return self._on_model(
+            model, lambda m: m.record_agreement(at=at, outcome=outcome, party=party)
+        )
 
     def lodge_appeal(self, *, model: DeviceModelKey, at: datetime, party: str) -> Outcome:
         return self._on_model(model, lambda m: m.lodge_appeal(at=at, party=party))
@@ -369,8 +401,10 @@ class EtmadApplication(Application[str]):
     def recategorise_migratable(
         self, *, model: DeviceModelKey, at: datetime, rationale: str, decided_by: str
     ) -> Outcome:
-        return self._on_model(model, lambda m: m.recategorise_migratable(
-            at=at, rationale=rationale, decided_by=decided_by))
+        return self._on_model(
+            model,
+            lambda m: m.recategorise_migratable(at=at, rationale=rationale, decided_by=decided_by),
+        )
 
     def _model(self, uow: UnitOfWork, model: DeviceModelKey) -> DeviceModel:
         state = uow.get(model_aggregate_id(model), DeviceModel.create)
@@ -378,8 +412,9 @@ class EtmadApplication(Application[str]):
             raise UnknownDeviceModel(model)
         return state
 
-    def _on_model(self, model: DeviceModelKey,
-                  decide: Callable[[DeviceModel], DomainEvent]) -> Outcome:
+    def _on_model(
+        self, model: DeviceModelKey, decide: Callable[[DeviceModel], DomainEvent]
+    ) -> Outcome:
         uow = UnitOfWork(self)
         state = self._model(uow, model)
         uow.record(state.aggregate_id, DeviceModel.create, decide(state))
@@ -408,22 +443,33 @@ class EtmadApplication(Application[str]):
         if comms_hub_id is not None and device_type.connects_to_comms_hub:
             hub = uow.get(device_aggregate_id(comms_hub_id), Device.create)
             if hub is None:
-                raise CommandRejected("UNKNOWN_COMMS_HUB",
-                                      f"no Communications Hub Function {comms_hub_id} is "
-                                      "registered")
+                raise CommandRejected(
+                    "UNKNOWN_COMMS_HUB",
+                    f"no Communications Hub Function {comms_hub_id} is registered",
+                )
         if device_type is DeviceType.GPF:
             if hub is not None and model != hub.model:
                 raise RuleViolation(
                     f"a Gas Proxy Function's Device Model is its Communications Hub's "
                     f"({hub.model}), not {model}",
-                    code="GPF_MODEL_MISMATCH", clause=clauses.ETMAD_2_GPF_MODEL)
+                    code="GPF_MODEL_MISMATCH",
+                    clause=clauses.ETMAD_2_GPF_MODEL,
+                )
         elif model_state.device_type is not device_type:
             raise CommandRejected(
                 "DEVICE_TYPE_MISMATCH",
-                f"Device Model {model} is a {model_state.device_type} model, not {device_type}")
-        registered = Device.register(device_id=device_id, device_type=device_type, model=model,
-                                     mpxn=mpxn, comms_hub_id=comms_hub_id, cos_party=cos_party,
-                                     cos_certificate=cos_certificate, at=at)
+                f"Device Model {model} is a {model_state.device_type} model, not {device_type}",
+            )
+        registered = Device.register(
+            device_id=device_id,
+            device_type=device_type,
+            model=model,
+            mpxn=mpxn,
+            comms_hub_id=comms_hub_id,
+            cos_party=cos_party,
+            cos_certificate=cos_certificate,
+            at=at,
+        )
         if hub is not None:
             uow.record(hub.aggregate_id, Device.create, hub.connect(registered))
         uow.record(device_key, Device.create, registered)
@@ -435,8 +481,7 @@ class EtmadApplication(Application[str]):
             raise UnknownDevice(device_id)
         return state
 
-    def _on_device(self, device_id: EUI64,
-                   decide: Callable[[Device], DomainEvent]) -> Outcome:
+    def _on_device(self, device_id: EUI64, decide: Callable[[Device], DomainEvent]) -> Outcome:
         uow = UnitOfWork(self)
         state = self._device(uow, device_id)
         uow.record(state.aggregate_id, Device.create, decide(state))
@@ -451,14 +496,16 @@ class EtmadApplication(Application[str]):
     def raise_technical_issue(
         self, *, device_id: EUI64, at: datetime, reason: str, issue_id: str = "default"
     ) -> Outcome:
-        return self._on_device(device_id, lambda d: d.raise_technical_issue(
-            at=at, reason=reason, issue_id=issue_id))
+        return self._on_device(
+            device_id, lambda d: d.raise_technical_issue(at=at, reason=reason, issue_id=issue_id)
+        )
 
     def clear_technical_issue(
         self, *, device_id: EUI64, at: datetime, reason: str, issue_id: str = "default"
     ) -> Outcome:
-        return self._on_device(device_id, lambda d: d.clear_technical_issue(
-            at=at, reason=reason, issue_id=issue_id))
+        return self._on_device(
+            device_id, lambda d: d.clear_technical_issue(at=at, reason=reason, issue_id=issue_id)
+        )
 
     def record_credentials_replaced(
         self, *, device_id: EUI64, at: datetime, party: CosParty, certificate: CertificateId
@@ -480,8 +527,7 @@ class EtmadApplication(Application[str]):
         self._after_device_evidence(uow, state.aggregate_id)
         return Outcome(uow.commit())
 
-    def upgrade_firmware(self, *, device_id: EUI64, at: datetime,
-                         model: DeviceModelKey) -> Outcome:
+    def upgrade_firmware(self, *, device_id: EUI64, at: datetime, model: DeviceModelKey) -> Outcome:
         uow = UnitOfWork(self)
         state = self._device(uow, device_id)
         target = self._model(uow, model)
@@ -491,7 +537,9 @@ class EtmadApplication(Application[str]):
             raise RuleViolation(
                 f"{model} (firmware_rank {target.firmware_rank}) is not a later firmware than "
                 f"{state.model} (firmware_rank {current.firmware_rank})",
-                code="NOT_A_FIRMWARE_UPGRADE", clause=clauses.ETMAD_1_10)
+                code="NOT_A_FIRMWARE_UPGRADE",
+                clause=clauses.ETMAD_1_10,
+            )
         uow.record(state.aggregate_id, Device.create, event)
         return Outcome(uow.commit())
 
@@ -505,12 +553,15 @@ class EtmadApplication(Application[str]):
             raise RuleViolation(
                 f"Device {device_id} is not eligible for ECoS Migration at {at.isoformat()}: "
                 f"{codes}",
-                code="DEVICE_INELIGIBLE", clause=clauses.ETMAD_1_4)
+                code="DEVICE_INELIGIBLE",
+                clause=clauses.ETMAD_1_4,
+            )
         uow = UnitOfWork(self)
         device = self._device(uow, device_id)
         model = self._model(uow, self.effective_model(device, uow=uow))
-        event = model.start_migration(at=at, device_id=device_id,
-                                      cap=self.settings.bulk_migration_number)
+        event = model.start_migration(
+            at=at, device_id=device_id, cap=self.settings.bulk_migration_number
+        )
         uow.record(model.aggregate_id, DeviceModel.create, event)
         return Outcome(uow.commit(), eligibility)
 
@@ -527,8 +578,9 @@ class EtmadApplication(Application[str]):
                 continue
             # The evidence exists from the later of the two facts: the SRV 6.23.
             at = pair.proven_at
-            proven = uow.record(model.aggregate_id, DeviceModel.create,
-                                model.record_proving(pair, at))
+            proven = uow.record(
+                model.aggregate_id, DeviceModel.create, model.record_proving(pair, at)
+            )
             assert proven is not None  # noqa: S101 — just recorded
             self._authorise_by_policy(uow, proven, at=at)
             family = uow.get(family_aggregate_id(proven.key), ModelFamily.create)
@@ -538,14 +590,16 @@ class EtmadApplication(Application[str]):
                     if earlier is not None:
                         self._authorise_by_policy(uow, earlier, at=at)
 
-    def _authorise_by_policy(self, uow: UnitOfWork, model: DeviceModel,
-                             at: datetime | None) -> None:
+    def _authorise_by_policy(
+        self, uow: UnitOfWork, model: DeviceModel, at: datetime | None
+    ) -> None:
         proof = find_proof(model, self.later_siblings(model, uow=uow))
         when = at if at is not None else (proof.proven_at if proof else None)
         if when is None:
             return
-        event = authorise_by_policy(model, proof, at=when,
-                                    enabled=self.settings.auto_authorise_bulk)
+        event = authorise_by_policy(
+            model, proof, at=when, enabled=self.settings.auto_authorise_bulk
+        )
         uow.record(model.aggregate_id, DeviceModel.create, event)
 
     # --- Registration Data ------------------------------------------------------------------

@@ -20,7 +20,7 @@ class Settings:
     - ``mpan_check_digit``: verify MPAN check digits (``False`` accepts DCC test MPANs).
     """
 
-    eligibility: EligibilityParameters = EligibilityParameters()
+    eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
     bulk_migration_number: int = attrs.field(default=BULK_MIGRATION_CEILING)
     auto_authorise_bulk: bool = True
     mpan_check_digit: bool = True

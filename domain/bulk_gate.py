@@ -30,8 +30,10 @@ AUTO_AUTHORISE_POLICY: Final = "policy:authorise-bulk-on-proof.v1"
 
 def bulk_migration_number(value: int) -> int:
     """Validate the DCC-defined Bulk Migration number: 0..300 (section 2)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not (
-        0 <= value <= BULK_MIGRATION_CEILING
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (0 <= value <= BULK_MIGRATION_CEILING)
     ):
         raise RuleViolation(
             f"the Bulk Migration number must be a whole number from 0 to "
@@ -50,8 +52,11 @@ def find_proof(model: DeviceModel, siblings: Sequence[DeviceModel]) -> ProvingPa
     if model.proving is not None:
         return model.proving
     later = sorted(
-        (s for s in siblings
-         if s.key.is_sibling_of(model.key) and s.firmware_rank > model.firmware_rank),
+        (
+            s
+            for s in siblings
+            if s.key.is_sibling_of(model.key) and s.firmware_rank > model.firmware_rank
+        ),
         key=lambda s: s.firmware_rank,
         reverse=True,
     )
@@ -93,15 +98,29 @@ def assess_bulk_gate(
     authorised = model.authorisation is not None
     reasons: list[GateReason] = []
     if model.non_migratable is not None:
-        reasons.append(GateReason("NON_MIGRATABLE_MODEL", clauses.ETMAD_1_4_A,
-                                  "the Device Model is categorised Non-Migratable"))
+        reasons.append(
+            GateReason(
+                "NON_MIGRATABLE_MODEL",
+                clauses.ETMAD_1_4_A,
+                "the Device Model is categorised Non-Migratable",
+            )
+        )
     if model.suspension is not None:
-        reasons.append(GateReason("MODEL_SUSPENDED", clauses.ETMAD_6_1_D,
-                                  f"migration is suspended: {model.suspension.reason}"))
+        reasons.append(
+            GateReason(
+                "MODEL_SUSPENDED",
+                clauses.ETMAD_6_1_D,
+                f"migration is suspended: {model.suspension.reason}",
+            )
+        )
     if not authorised and started >= cap:
-        reasons.append(GateReason(
-            "BULK_CAP_REACHED", clauses.ETMAD_2_BULK,
-            f"{started} of at most {cap} Devices started before the 1.6 decision"))
+        reasons.append(
+            GateReason(
+                "BULK_CAP_REACHED",
+                clauses.ETMAD_2_BULK,
+                f"{started} of at most {cap} Devices started before the 1.6 decision",
+            )
+        )
     return BulkGate(
         model=model.key,
         as_of=as_of,

@@ -244,7 +244,7 @@ class Device:
     def aggregate_id(self) -> str:
         return device_aggregate_id(self.device_id)
 
-    def apply(self, event: DomainEvent, version: int) -> Self:  # noqa: C901 — one arm per event
+    def apply(self, event: DomainEvent, version: int) -> Self:
         at = event.occurred_at
         match event:
             case Commissioned():
@@ -252,16 +252,22 @@ class Device:
             case Decommissioned():
                 return attrs.evolve(self, decommissioned_at=at, version=version)
             case DeviceConnected():
-                link = ConnectedDevice(event.connected_id, event.connected_type,
-                                       event.connected_mpxn)
+                link = ConnectedDevice(
+                    event.connected_id, event.connected_type, event.connected_mpxn
+                )
                 return attrs.evolve(self, connected=(*self.connected, link), version=version)
             case CredentialsReplaced():
                 assert at is not None  # noqa: S101 — the command always gives a time
-                record = Replacement(version, at, event.party, event.certificate,
-                                     event.previous_party, self.model)
-                return attrs.evolve(self, cos_party=event.party,
-                                    cos_certificate=event.certificate,
-                                    replacements=(*self.replacements, record), version=version)
+                record = Replacement(
+                    version, at, event.party, event.certificate, event.previous_party, self.model
+                )
+                return attrs.evolve(
+                    self,
+                    cos_party=event.party,
+                    cos_certificate=event.certificate,
+                    replacements=(*self.replacements, record),
+                    version=version,
+                )
             case Srv623Processed():
                 assert at is not None  # noqa: S101 — the command always gives a time
                 done = ProcessedSrv623(version, at, event.request_id, self.model)
@@ -269,8 +275,9 @@ class Device:
             case TechnicalIssueRaised():
                 assert at is not None  # noqa: S101 — the command always gives a time
                 issue = TechnicalIssue(event.issue_id, event.reason, at)
-                return attrs.evolve(self, technical_issues=(*self.technical_issues, issue),
-                                    version=version)
+                return attrs.evolve(
+                    self, technical_issues=(*self.technical_issues, issue), version=version
+                )
             case TechnicalIssueCleared():
                 still_open = tuple(i for i in self.technical_issues if i.issue_id != event.issue_id)
                 return attrs.evolve(self, technical_issues=still_open, version=version)
@@ -283,8 +290,10 @@ class Device:
     def commission(self, at: datetime) -> Commissioned:
         at = utc(at)
         if self.decommissioned_at is not None:
-            raise RuleViolation(f"Device {self.device_id} was decommissioned; it cannot be "
-                                "commissioned again", code="DECOMMISSIONED")
+            raise RuleViolation(
+                f"Device {self.device_id} was decommissioned; it cannot be commissioned again",
+                code="DECOMMISSIONED",
+            )
         if self.commissioned_at is not None:
             raise RuleViolation(
                 f"Device {self.device_id} was already commissioned at "
@@ -301,8 +310,9 @@ class Device:
                 code="NOT_COMMISSIONED",
             )
         if self.decommissioned_at is not None:
-            raise RuleViolation(f"Device {self.device_id} is already decommissioned",
-                                code="ALREADY_DECOMMISSIONED")
+            raise RuleViolation(
+                f"Device {self.device_id} is already decommissioned", code="ALREADY_DECOMMISSIONED"
+            )
         if at < self.commissioned_at:
             raise RuleViolation(
                 f"decommissioning at {at.isoformat()} precedes commissioning at "
@@ -314,11 +324,14 @@ class Device:
     def connect(self, other: Registered) -> DeviceConnected:
         """Link a Device to this Communications Hub Function (one GPF per Comms Hub)."""
         if self.device_type is not DeviceType.CHF:
-            raise RuleViolation(f"{self.device_id} is a {self.device_type}, not a "
-                                "Communications Hub Function", code="NOT_A_COMMS_HUB")
+            raise RuleViolation(
+                f"{self.device_id} is a {self.device_type}, not a Communications Hub Function",
+                code="NOT_A_COMMS_HUB",
+            )
         if self.decommissioned_at is not None:
-            raise RuleViolation(f"Communications Hub {self.device_id} is decommissioned",
-                                code="DECOMMISSIONED")
+            raise RuleViolation(
+                f"Communications Hub {self.device_id} is decommissioned", code="DECOMMISSIONED"
+            )
         if other.device_type is DeviceType.GPF and any(
             c.device_type is DeviceType.GPF for c in self.connected
         ):
@@ -326,8 +339,12 @@ class Device:
                 f"Communications Hub {self.device_id} already has a Gas Proxy Function",
                 code="COMMS_HUB_HAS_GPF",
             )
-        return DeviceConnected(occurred_at=other.occurred_at, connected_id=other.device_id,
-                               connected_type=other.device_type, connected_mpxn=other.mpxn)
+        return DeviceConnected(
+            occurred_at=other.occurred_at,
+            connected_id=other.device_id,
+            connected_type=other.device_type,
+            connected_mpxn=other.mpxn,
+        )
 
     def replace_credentials(
         self, *, at: datetime, party: CosParty, certificate: CertificateId
@@ -350,9 +367,13 @@ class Device:
                 code="SAME_CERTIFICATE",
                 clause=clauses.ETMAD_6_1_B,
             )
-        return CredentialsReplaced(occurred_at=at, party=party, certificate=certificate,
-                                   previous_party=self.cos_party,
-                                   previous_certificate=self.cos_certificate)
+        return CredentialsReplaced(
+            occurred_at=at,
+            party=party,
+            certificate=certificate,
+            previous_party=self.cos_party,
+            previous_certificate=self.cos_certificate,
+        )
 
     def record_srv623(self, *, at: datetime, request_id: str) -> Srv623Processed:
         if not request_id.strip():
@@ -363,8 +384,11 @@ class Device:
         self, *, at: datetime, reason: str, issue_id: str = DEFAULT_ISSUE_ID
     ) -> TechnicalIssueRaised:
         if not reason.strip():
-            raise RuleViolation("a technical issue needs a reason", code="REASON_REQUIRED",
-                                clause=clauses.ETMAD_1_4_C)
+            raise RuleViolation(
+                "a technical issue needs a reason",
+                code="REASON_REQUIRED",
+                clause=clauses.ETMAD_1_4_C,
+            )
         if any(i.issue_id == issue_id for i in self.technical_issues):
             raise RuleViolation(
                 f"technical issue {issue_id!r} is already open on Device {self.device_id}",
@@ -410,8 +434,7 @@ class Device:
                 code="NOT_A_FIRMWARE_UPGRADE",
             )
         if self.decommissioned_at is not None:
-            raise RuleViolation(f"Device {self.device_id} is decommissioned",
-                                code="DECOMMISSIONED")
+            raise RuleViolation(f"Device {self.device_id} is decommissioned", code="DECOMMISSIONED")
         return FirmwareUpgraded(occurred_at=at, from_model=self.model, to_model=to_model)
 
     # --- derived facts ----------------------------------------------------------------------
@@ -443,4 +466,3 @@ class Device:
 
     def connected_of(self, device_type: DeviceType) -> tuple[ConnectedDevice, ...]:
         return tuple(c for c in self.connected if c.device_type is device_type)
-

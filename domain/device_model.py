@@ -3,7 +3,7 @@
 A Device Model records its registration, pre-CPL test evidence (1.17), proving evidence
 (6.1(b), 6.2), the DCC's Bulk Migration decision (1.6), migrations started against the Bulk
 Migration number (section 2), suspension (6.1(d)) and the Non-Migratable lifecycle (1.8(b),
-1.12–1.14, 6.1(e)).
+1.12-1.14, 6.1(e)).
 """
 
 from __future__ import annotations
@@ -276,15 +276,25 @@ class DeviceModel:
             )
         if firmware_rank < 0:
             raise RuleViolation("firmware_rank must be zero or more", code="INVALID_FIRMWARE_RANK")
-        return ModelRegistered(occurred_at=at, model=model, device_type=device_type,
-                               smets=smets, firmware_rank=firmware_rank)
+        return ModelRegistered(
+            occurred_at=at,
+            model=model,
+            device_type=device_type,
+            smets=smets,
+            firmware_rank=firmware_rank,
+        )
 
     @classmethod
     def create(cls, event: DomainEvent, version: int) -> Self:
         if not isinstance(event, ModelRegistered):
             raise TypeError(f"a DeviceModel starts with Registered, not {event.TYPE}")
-        return cls(key=event.model, device_type=event.device_type, smets=event.smets,
-                   firmware_rank=event.firmware_rank, version=version)
+        return cls(
+            key=event.model,
+            device_type=event.device_type,
+            smets=event.smets,
+            firmware_rank=event.firmware_rank,
+            version=version,
+        )
 
     @property
     def aggregate_id(self) -> str:
@@ -301,17 +311,20 @@ class DeviceModel:
             case TestEvidenceRecorded():
                 assert at is not None  # noqa: S101 — the command always gives a time
                 evidence = TestEvidence(at, event.outcome, event.detail)
-                return attrs.evolve(self, test_evidence=(*self.test_evidence, evidence),
-                                    version=version)
+                return attrs.evolve(
+                    self, test_evidence=(*self.test_evidence, evidence), version=version
+                )
             case ProvingEvidenceRecorded():
                 return attrs.evolve(self, proving=event.evidence, version=version)
             case BulkMigrationAuthorised():
-                decision = Authorisation(at, event.decided_by, event.by_policy, event.rationale,
-                                         event.evidence)
+                decision = Authorisation(
+                    at, event.decided_by, event.by_policy, event.rationale, event.evidence
+                )
                 return attrs.evolve(self, authorisation=decision, version=version)
             case MigrationStarted():
-                return attrs.evolve(self, started_devices=self.started_devices | {event.device_id},
-                                    version=version)
+                return attrs.evolve(
+                    self, started_devices=self.started_devices | {event.device_id}, version=version
+                )
             case Suspended():
                 return attrs.evolve(self, suspension=Suspension(at, event.reason), version=version)
             case Resumed():
@@ -325,11 +338,11 @@ class DeviceModel:
                 return attrs.evolve(self, non_migratable=nm, lifecycle_at=at, version=version)
             case AgreementRecorded() if nm is not None:
                 if event.outcome is AgreementOutcome.WITHDRAWN:
-                    return attrs.evolve(self, non_migratable=None, lifecycle_at=at,
-                                        version=version)
+                    return attrs.evolve(self, non_migratable=None, lifecycle_at=at, version=version)
                 settled = tuple(
                     attrs.evolve(d, agreement=event.outcome)
-                    if d.party == event.party and d.unresolved else d
+                    if d.party == event.party and d.unresolved
+                    else d
                     for d in nm.disagreements
                 )
                 nm = attrs.evolve(nm, disagreements=settled)
@@ -339,8 +352,7 @@ class DeviceModel:
                 return attrs.evolve(self, non_migratable=nm, lifecycle_at=at, version=version)
             case DeterminationRecorded() if nm is not None:
                 if event.outcome is DeterminationOutcome.OVERTURNED:
-                    return attrs.evolve(self, non_migratable=None, lifecycle_at=at,
-                                        version=version)
+                    return attrs.evolve(self, non_migratable=None, lifecycle_at=at, version=version)
                 nm = attrs.evolve(nm, determination=event.outcome)
                 return attrs.evolve(self, non_migratable=nm, lifecycle_at=at, version=version)
             case RecategorisedMigratable():
@@ -360,8 +372,11 @@ class DeviceModel:
         if self.proving is not None:
             return None
         if pair.model != self.key:
-            raise RuleViolation(f"evidence on {pair.model} is not evidence on {self.key}",
-                                code="EVIDENCE_FOR_ANOTHER_MODEL", clause=clauses.ETMAD_6_1_B)
+            raise RuleViolation(
+                f"evidence on {pair.model} is not evidence on {self.key}",
+                code="EVIDENCE_FOR_ANOTHER_MODEL",
+                clause=clauses.ETMAD_6_1_B,
+            )
         return ProvingEvidenceRecorded(occurred_at=utc(at), evidence=pair)
 
     def authorise_bulk(
@@ -376,8 +391,11 @@ class DeviceModel:
         """The DCC's 1.6 decision. ``evidence`` is the 6.1(b) proof in force for this model
         (its own or a later-firmware sibling's, 6.2); without it the decision is refused."""
         if self.authorisation is not None:
-            raise RuleViolation(f"Bulk Migration of {self.key} is already authorised",
-                                code="ALREADY_AUTHORISED", clause=clauses.ETMAD_1_6)
+            raise RuleViolation(
+                f"Bulk Migration of {self.key} is already authorised",
+                code="ALREADY_AUTHORISED",
+                clause=clauses.ETMAD_1_6,
+            )
         if evidence is None:
             raise RuleViolation(
                 f"{self.key} is not proven: no Device of it (or of a later-firmware sibling) "
@@ -386,11 +404,18 @@ class DeviceModel:
                 clause=clauses.ETMAD_6_1_B,
             )
         if not decided_by.strip() or not rationale.strip():
-            raise RuleViolation("the 1.6 decision names who decided and why",
-                                code="RATIONALE_REQUIRED", clause=clauses.ETMAD_1_6)
-        return BulkMigrationAuthorised(occurred_at=utc(at), decided_by=decided_by,
-                                       by_policy=by_policy, rationale=rationale,
-                                       evidence=evidence)
+            raise RuleViolation(
+                "the 1.6 decision names who decided and why",
+                code="RATIONALE_REQUIRED",
+                clause=clauses.ETMAD_1_6,
+            )
+        return BulkMigrationAuthorised(
+            occurred_at=utc(at),
+            decided_by=decided_by,
+            by_policy=by_policy,
+            rationale=rationale,
+            evidence=evidence,
+        )
 
     def start_migration(self, *, at: datetime, device_id: EUI64, cap: int) -> MigrationStarted:
         """Count a Device's migration against the Bulk Migration number (section 2, 1.6).
@@ -399,8 +424,11 @@ class DeviceModel:
         migrated; a repeat start for a Device already counted is recorded but not counted."""
         at = utc(at)
         if self.non_migratable is not None:
-            raise RuleViolation(f"{self.key} is categorised Non-Migratable",
-                                code="NON_MIGRATABLE_MODEL", clause=clauses.ETMAD_1_4_A)
+            raise RuleViolation(
+                f"{self.key} is categorised Non-Migratable",
+                code="NON_MIGRATABLE_MODEL",
+                clause=clauses.ETMAD_1_4_A,
+            )
         if self.suspension is not None:
             raise RuleViolation(
                 f"migration of {self.key} is suspended: {self.suspension.reason}",
@@ -417,22 +445,34 @@ class DeviceModel:
                 code="BULK_CAP_REACHED",
                 clause=clauses.ETMAD_2_BULK,
             )
-        return MigrationStarted(occurred_at=at, device_id=device_id, counted=counted,
-                                authorised=authorised, cap=cap, started_before=started)
+        return MigrationStarted(
+            occurred_at=at,
+            device_id=device_id,
+            counted=counted,
+            authorised=authorised,
+            cap=cap,
+            started_before=started,
+        )
 
     # --- commands: suspension (6.1(d)) ------------------------------------------------------
 
     def suspend(self, *, at: datetime, reason: str) -> Suspended:
         if self.suspension is not None:
-            raise RuleViolation(f"migration of {self.key} is already suspended",
-                                code="ALREADY_SUSPENDED", clause=clauses.ETMAD_6_1_D)
+            raise RuleViolation(
+                f"migration of {self.key} is already suspended",
+                code="ALREADY_SUSPENDED",
+                clause=clauses.ETMAD_6_1_D,
+            )
         _require_text(reason, "a suspension needs a reason", clauses.ETMAD_6_1_D)
         return Suspended(occurred_at=utc(at), reason=reason)
 
     def resume(self, *, at: datetime, reason: str) -> Resumed:
         if self.suspension is None:
-            raise RuleViolation(f"migration of {self.key} is not suspended",
-                                code="NOT_SUSPENDED", clause=clauses.ETMAD_6_1_D)
+            raise RuleViolation(
+                f"migration of {self.key} is not suspended",
+                code="NOT_SUSPENDED",
+                clause=clauses.ETMAD_6_1_D,
+            )
         return Resumed(occurred_at=utc(at), reason=reason)
 
     # --- commands: the Non-Migratable lifecycle ---------------------------------------------
@@ -442,13 +482,18 @@ class DeviceModel:
     ) -> CategorisedNonMigratable:
         at = self._in_order(at)
         if self.non_migratable is not None:
-            raise RuleViolation(f"{self.key} is already categorised Non-Migratable",
-                                code="ALREADY_NON_MIGRATABLE", clause=clauses.ETMAD_6_1_E)
-        _require_text(rationale, "a Non-Migratable categorisation needs its supporting rationale",
-                      clauses.ETMAD_1_8_B)
+            raise RuleViolation(
+                f"{self.key} is already categorised Non-Migratable",
+                code="ALREADY_NON_MIGRATABLE",
+                clause=clauses.ETMAD_6_1_E,
+            )
+        _require_text(
+            rationale,
+            "a Non-Migratable categorisation needs its supporting rationale",
+            clauses.ETMAD_1_8_B,
+        )
         _require_text(decided_by, "a categorisation names who decided", clauses.ETMAD_6_1_E)
-        return CategorisedNonMigratable(occurred_at=at, rationale=rationale,
-                                        decided_by=decided_by)
+        return CategorisedNonMigratable(occurred_at=at, rationale=rationale, decided_by=decided_by)
 
     def record_disagreement(self, *, at: datetime, party: str, reason: str) -> DisagreementRecorded:
         at = self._in_order(at)
@@ -456,11 +501,16 @@ class DeviceModel:
         if nm.determination is not None:
             raise RuleViolation(
                 f"the Secretary of State's determination on {self.key} is final and binding",
-                code="DETERMINATION_FINAL", clause=clauses.ETMAD_1_14)
+                code="DETERMINATION_FINAL",
+                clause=clauses.ETMAD_1_14,
+            )
         _require_text(party, "a disagreement names the Party", clauses.ETMAD_1_13)
         if nm.unresolved_disagreement(party) is not None:
-            raise RuleViolation(f"{party} already has an unresolved disagreement on {self.key}",
-                                code="DISAGREEMENT_ALREADY_OPEN", clause=clauses.ETMAD_1_13)
+            raise RuleViolation(
+                f"{party} already has an unresolved disagreement on {self.key}",
+                code="DISAGREEMENT_ALREADY_OPEN",
+                clause=clauses.ETMAD_1_13,
+            )
         return DisagreementRecorded(occurred_at=at, party=party, reason=reason)
 
     def record_agreement(
@@ -474,15 +524,23 @@ class DeviceModel:
                 raise RuleViolation(
                     f"several Parties disagree on {self.key} ({', '.join(open_parties)}): "
                     "name the party",
-                    code="PARTY_REQUIRED", clause=clauses.ETMAD_1_13)
+                    code="PARTY_REQUIRED",
+                    clause=clauses.ETMAD_1_13,
+                )
             party = open_parties[0] if open_parties else ""
         if party not in open_parties:
-            raise RuleViolation(f"no unresolved disagreement on {self.key} to agree"
-                                + (f" with {party}" if party else ""),
-                                code="NO_UNRESOLVED_DISAGREEMENT", clause=clauses.ETMAD_1_13)
+            raise RuleViolation(
+                f"no unresolved disagreement on {self.key} to agree"
+                + (f" with {party}" if party else ""),
+                code="NO_UNRESOLVED_DISAGREEMENT",
+                clause=clauses.ETMAD_1_13,
+            )
         if nm.appeal is not None and nm.appeal.party == party and nm.determination is None:
-            raise RuleViolation(f"{party}'s appeal on {self.key} awaits the Secretary of State",
-                                code="APPEAL_PENDING", clause=clauses.ETMAD_1_13)
+            raise RuleViolation(
+                f"{party}'s appeal on {self.key} awaits the Secretary of State",
+                code="APPEAL_PENDING",
+                clause=clauses.ETMAD_1_13,
+            )
         return AgreementRecorded(occurred_at=at, party=party, outcome=outcome)
 
     def lodge_appeal(self, *, at: datetime, party: str) -> AppealLodged:
@@ -492,10 +550,15 @@ class DeviceModel:
         if nm.determination is not None:
             raise RuleViolation(
                 f"the Secretary of State's determination on {self.key} is final and binding",
-                code="DETERMINATION_FINAL", clause=clauses.ETMAD_1_14)
+                code="DETERMINATION_FINAL",
+                clause=clauses.ETMAD_1_14,
+            )
         if nm.appeal is not None:
-            raise RuleViolation(f"an appeal on {self.key} by {nm.appeal.party} is already lodged",
-                                code="APPEAL_ALREADY_LODGED", clause=clauses.ETMAD_1_13)
+            raise RuleViolation(
+                f"an appeal on {self.key} by {nm.appeal.party} is already lodged",
+                code="APPEAL_ALREADY_LODGED",
+                clause=clauses.ETMAD_1_13,
+            )
         if nm.unresolved_disagreement(party) is None:
             raise RuleViolation(
                 f"{party} may appeal only after recording a disagreement with the "
@@ -511,11 +574,17 @@ class DeviceModel:
         at = self._in_order(at)
         nm = self.non_migratable
         if nm is None or nm.appeal is None:
-            raise RuleViolation(f"no appeal on {self.key} has been lodged",
-                                code="NO_APPEAL_LODGED", clause=clauses.ETMAD_1_14)
+            raise RuleViolation(
+                f"no appeal on {self.key} has been lodged",
+                code="NO_APPEAL_LODGED",
+                clause=clauses.ETMAD_1_14,
+            )
         if nm.determination is not None:
-            raise RuleViolation(f"the appeal on {self.key} is already determined",
-                                code="DETERMINATION_FINAL", clause=clauses.ETMAD_1_14)
+            raise RuleViolation(
+                f"the appeal on {self.key} is already determined",
+                code="DETERMINATION_FINAL",
+                clause=clauses.ETMAD_1_14,
+            )
         return DeterminationRecorded(occurred_at=at, party=nm.appeal.party, outcome=outcome)
 
     def recategorise_migratable(
@@ -526,13 +595,15 @@ class DeviceModel:
         self._require_non_migratable(clauses.ETMAD_1_14)
         _require_text(rationale, "a re-categorisation needs its rationale", clauses.ETMAD_1_14)
         _require_text(decided_by, "a re-categorisation names who decided", clauses.ETMAD_1_14)
-        return RecategorisedMigratable(occurred_at=at, rationale=rationale,
-                                       decided_by=decided_by)
+        return RecategorisedMigratable(occurred_at=at, rationale=rationale, decided_by=decided_by)
 
     def _require_non_migratable(self, clause: str) -> Categorisation:
         if self.non_migratable is None:
-            raise RuleViolation(f"{self.key} is not categorised Non-Migratable",
-                                code="NOT_NON_MIGRATABLE", clause=clause)
+            raise RuleViolation(
+                f"{self.key} is not categorised Non-Migratable",
+                code="NOT_NON_MIGRATABLE",
+                clause=clause,
+            )
         return self.non_migratable
 
     def _in_order(self, at: datetime) -> datetime:

@@ -68,8 +68,11 @@ class EligibilityParameters:
     recent_commissioning: timedelta = timedelta(days=7)
 
     def __attrs_post_init__(self) -> None:
-        for name in ("recent_change_of_supplier", "pending_change_of_supplier",
-                     "recent_commissioning"):
+        for name in (
+            "recent_change_of_supplier",
+            "pending_change_of_supplier",
+            "recent_commissioning",
+        ):
             if getattr(self, name) < timedelta(0):
                 msg = f"eligibility window {name} cannot be negative"
                 raise ValueError(msg)
@@ -131,6 +134,33 @@ def _day_word(n: int) -> str:
     return "1 day" if n == 1 else f"{n} days"
 
 
+def _supplier_change_reasons(
+    history: tuple[SupplierChange, ...], at: datetime, params: EligibilityParameters
+) -> list[Reason]:
+    reasons = []
+    for change in changes_of_supplier(history):
+        effective = change.effective_from
+        if at - params.recent_change_of_supplier < effective <= at:
+            ago = _days(at, effective)
+            reasons.append(
+                _reason(
+                    ReasonCode.RECENT_CHANGE_OF_SUPPLIER,
+                    f"change of supplier to {change.supplier_id} effective "
+                    f"{effective.date().isoformat()} ({_day_word(ago)} ago)",
+                )
+            )
+        elif at < effective <= at + params.pending_change_of_supplier:
+            ahead = _days(effective, at)
+            reasons.append(
+                _reason(
+                    ReasonCode.PENDING_CHANGE_OF_SUPPLIER,
+                    f"change of supplier to {change.supplier_id} effective "
+                    f"{effective.date().isoformat()} (in {_day_word(ahead)})",
+                )
+            )
+    return reasons
+
+
 def assess_eligibility(
     facts: EligibilityInputs,
     *,
@@ -152,60 +182,68 @@ def assess_eligibility(
     commissioned_at = facts.comms_hub_commissioned_at if is_gpf else facts.commissioned_at
     if commissioned_at is None:
         if is_gpf:
-            reasons.append(_reason(
-                ReasonCode.CHF_NOT_COMMISSIONED,
-                "the Communications Hub Function this Gas Proxy Function is part of has not "
-                "been Commissioned"))
+            reasons.append(
+                _reason(
+                    ReasonCode.CHF_NOT_COMMISSIONED,
+                    "the Communications Hub Function this Gas Proxy Function is part of has not "
+                    "been Commissioned",
+                )
+            )
         else:
-            reasons.append(_reason(ReasonCode.NOT_COMMISSIONED,
-                                   "the Device has not been Commissioned"))
+            reasons.append(
+                _reason(ReasonCode.NOT_COMMISSIONED, "the Device has not been Commissioned")
+            )
     decommissioned = [
         (who, when)
-        for who, when in (("the Device", facts.decommissioned_at),
-                          ("its Communications Hub Function", facts.comms_hub_decommissioned_at))
+        for who, when in (
+            ("the Device", facts.decommissioned_at),
+            ("its Communications Hub Function", facts.comms_hub_decommissioned_at),
+        )
         if when is not None and (who == "the Device" or is_gpf)
     ]
     for who, when in decommissioned:
-        reasons.append(_reason(ReasonCode.DECOMMISSIONED,
-                               f"{who} was Decommissioned on {when.date().isoformat()}"))
+        reasons.append(
+            _reason(
+                ReasonCode.DECOMMISSIONED, f"{who} was Decommissioned on {when.date().isoformat()}"
+            )
+        )
     # 1.3 "eligible TCoS Devices".
     if facts.cos_party is not CosParty.TCOS:
-        reasons.append(_reason(
-            ReasonCode.NOT_TCOS_DEVICE,
-            f"the Device's CoS credential pertains to the {facts.cos_party} Party"))
-    # 1.4(a)
+        reasons.append(
+            _reason(
+                ReasonCode.NOT_TCOS_DEVICE,
+                f"the Device's CoS credential pertains to the {facts.cos_party} Party",
+            )
+        )
+    # ETMAD 1.4(a): the Device Model is categorised Non-Migratable.
     if facts.model_non_migratable:
-        reasons.append(_reason(
-            ReasonCode.NON_MIGRATABLE_MODEL,
-            f"Device Model {facts.model} is categorised Non-Migratable"
-            + (f" ({facts.model_categorisation})" if facts.model_categorisation else "")))
-    # 1.4(b) transient issues: changes of supplier, recent or pending; recent Commissioning.
-    for change in changes_of_supplier(facts.supplier_history):
-        effective = change.effective_from
-        if at - params.recent_change_of_supplier < effective <= at:
-            ago = _days(at, effective)
-            reasons.append(_reason(
-                ReasonCode.RECENT_CHANGE_OF_SUPPLIER,
-                f"change of supplier to {change.supplier_id} effective "
-                f"{effective.date().isoformat()} ({_day_word(ago)} ago)"))
-        elif at < effective <= at + params.pending_change_of_supplier:
-            ahead = _days(effective, at)
-            reasons.append(_reason(
-                ReasonCode.PENDING_CHANGE_OF_SUPPLIER,
-                f"change of supplier to {change.supplier_id} effective "
-                f"{effective.date().isoformat()} (in {_day_word(ahead)})"))
+        reasons.append(
+            _reason(
+                ReasonCode.NON_MIGRATABLE_MODEL,
+                f"Device Model {facts.model} is categorised Non-Migratable"
+                + (f" ({facts.model_categorisation})" if facts.model_categorisation else ""),
+            )
+        )
+    # ETMAD 1.4(b) transient issues: changes of supplier, recent or pending; recent Commissioning.
+    reasons.extend(_supplier_change_reasons(facts.supplier_history, at, params))
     if commissioned_at is not None and at - params.recent_commissioning < commissioned_at <= at:
         whose = "its Communications Hub Function was" if is_gpf else "the Device was"
-        reasons.append(_reason(
-            ReasonCode.RECENTLY_COMMISSIONED,
-            f"{whose} Commissioned on {commissioned_at.date().isoformat()} "
-            f"({_day_word(_days(at, commissioned_at))} ago)"))
-    # 1.4(c)
-    for issue in facts.technical_issues:
-        reasons.append(_reason(
+        reasons.append(
+            _reason(
+                ReasonCode.RECENTLY_COMMISSIONED,
+                f"{whose} Commissioned on {commissioned_at.date().isoformat()} "
+                f"({_day_word(_days(at, commissioned_at))} ago)",
+            )
+        )
+    # ETMAD 1.4(c): technical issues impacting the Device's functionality.
+    reasons.extend(
+        _reason(
             ReasonCode.TECHNICAL_ISSUE,
             f"technical issue {issue.issue_id!r} raised {issue.raised_at.date().isoformat()}: "
-            f"{issue.reason}"))
+            f"{issue.reason}",
+        )
+        for issue in facts.technical_issues
+    )
 
     return Eligibility(
         device_id=facts.device_id,
@@ -213,7 +251,8 @@ def assess_eligibility(
         eligible=not reasons,
         reasons=tuple(reasons),
         responsible_supplier=(
-            supplier_on(facts.supplier_history, at) if facts.supplier_source.mpxn else None),
+            supplier_on(facts.supplier_history, at) if facts.supplier_source.mpxn else None
+        ),
         inputs=facts,
         parameters=params,
     )
@@ -235,15 +274,24 @@ def supplier_source(
     is used only where *no* GSME is connected (``docs/decisions.md``).
     """
     if device_type is not DeviceType.GPF:
-        return SupplierSource(mpxn=own_mpxn, via_device=device_id if own_mpxn else None,
-                              rule="the Device's own MPxN")
+        return SupplierSource(
+            mpxn=own_mpxn, via_device=device_id if own_mpxn else None, rule="the Device's own MPxN"
+        )
     if gsme is not None:
-        return SupplierSource(mpxn=gsme.mpxn, via_device=gsme.device_id,
-                              rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: the connected GSME")
+        return SupplierSource(
+            mpxn=gsme.mpxn,
+            via_device=gsme.device_id,
+            rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: the connected GSME",
+        )
     if esme is not None:
-        return SupplierSource(mpxn=esme.mpxn, via_device=esme.device_id,
-                              rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: no GSME connected; "
-                                   "the connected ESME")
-    return SupplierSource(mpxn=None, via_device=None,
-                          rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: neither GSME nor ESME "
-                               "connected; no Responsible Supplier")
+        return SupplierSource(
+            mpxn=esme.mpxn,
+            via_device=esme.device_id,
+            rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: no GSME connected; the connected ESME",
+        )
+    return SupplierSource(
+        mpxn=None,
+        via_device=None,
+        rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: neither GSME nor ESME "
+        "connected; no Responsible Supplier",
+    )

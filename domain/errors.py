@@ -12,7 +12,7 @@ class DomainError(Exception):
 
     code = "DOMAIN_ERROR"
 
-    def __init__(self, message: str, *, code: str | None = None, clause: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, clause: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:

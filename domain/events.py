@@ -76,7 +76,8 @@ class Aggregate(Protocol):
     position of the last event folded (0 before any), the optimistic-concurrency token.
     """
 
-    version: int
+    @property
+    def version(self) -> int: ...
 
     @property
     def aggregate_id(self) -> str: ...

@@ -40,8 +40,9 @@ class EUI64:
     @classmethod
     def parse(cls, text: str) -> Self:
         if not isinstance(text, str):
-            raise InvalidIdentifier(f"an EUI-64 must be text, not {type(text).__name__}",
-                                    code="INVALID_EUI64")
+            raise InvalidIdentifier(
+                f"an EUI-64 must be text, not {type(text).__name__}", code="INVALID_EUI64"
+            )
         if _EUI64_HYPHENATED.fullmatch(text) or _EUI64_PLAIN.fullmatch(text):
             return cls(int(text.replace("-", ""), 16))
         raise InvalidIdentifier(
@@ -52,8 +53,9 @@ class EUI64:
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.value < 1 << 64:
-            raise InvalidIdentifier(f"EUI-64 value out of range: {self.value}",
-                                    code="INVALID_EUI64")
+            raise InvalidIdentifier(
+                f"EUI-64 value out of range: {self.value}", code="INVALID_EUI64"
+            )
 
     def __str__(self) -> str:
         raw = f"{self.value:016X}"
@@ -85,8 +87,9 @@ class MPAN:
 
     def __attrs_post_init__(self) -> None:
         if len(self.digits) != 13 or not _DIGITS.fullmatch(self.digits):  # noqa: PLR2004
-            raise InvalidIdentifier(f"{self.digits!r} is not an MPAN: expected 13 digits",
-                                    code="INVALID_MPAN")
+            raise InvalidIdentifier(
+                f"{self.digits!r} is not an MPAN: expected 13 digits", code="INVALID_MPAN"
+            )
 
     @classmethod
     def parse(cls, text: str, *, check_digit: bool = True) -> Self:
@@ -125,10 +128,12 @@ class MPRN:
 
     def __attrs_post_init__(self) -> None:
         if not (
-            _DIGITS.fullmatch(self.digits) and MPRN_MIN_DIGITS <= len(self.digits) <= MPRN_MAX_DIGITS
+            _DIGITS.fullmatch(self.digits)
+            and MPRN_MIN_DIGITS <= len(self.digits) <= MPRN_MAX_DIGITS
         ):
-            raise InvalidIdentifier(f"{self.digits!r} is not an MPRN: expected 6 to 10 digits",
-                                    code="INVALID_MPRN")
+            raise InvalidIdentifier(
+                f"{self.digits!r} is not an MPRN: expected 6 to 10 digits", code="INVALID_MPRN"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Self:
@@ -207,8 +212,7 @@ class DeviceModelKey:
         return self.family == other.family
 
     def __str__(self) -> str:
-        return "/".join((self.manufacturer, self.model, self.hardware_version,
-                         self.firmware_version))
+        return f"{self.manufacturer}/{self.model}/{self.hardware_version}/{self.firmware_version}"
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -221,14 +225,19 @@ class DeviceModelKey:
     @classmethod
     def from_json(cls, data: Any) -> Self:  # noqa: ANN401 — reads untrusted JSON
         if not isinstance(data, dict) or set(data) != {
-            "manufacturer", "model", "hardware_version", "firmware_version"}:
+            "manufacturer",
+            "model",
+            "hardware_version",
+            "firmware_version",
+        }:
             raise InvalidIdentifier(
                 "a Device Model is an object with exactly manufacturer, model, "
                 "hardware_version and firmware_version",
                 code="INVALID_DEVICE_MODEL",
             )
-        return cls(data["manufacturer"], data["model"], data["hardware_version"],
-                   data["firmware_version"])
+        return cls(
+            data["manufacturer"], data["model"], data["hardware_version"], data["firmware_version"]
+        )
 
 
 @attrs.frozen(order=True)
@@ -240,11 +249,13 @@ class CertificateId:
 
     def __attrs_post_init__(self) -> None:
         if self.serial < 0 or self.serial >= 1 << 160:
-            raise InvalidIdentifier(f"certificate serial out of range: {self.serial}",
-                                    code="INVALID_CERTIFICATE_ID")
+            raise InvalidIdentifier(
+                f"certificate serial out of range: {self.serial}", code="INVALID_CERTIFICATE_ID"
+            )
         if not self.issuer.strip():
-            raise InvalidIdentifier("certificate issuer must be non-empty",
-                                    code="INVALID_CERTIFICATE_ID")
+            raise InvalidIdentifier(
+                "certificate issuer must be non-empty", code="INVALID_CERTIFICATE_ID"
+            )
 
     def __str__(self) -> str:
         return f"{self.serial}@{self.issuer}"
@@ -255,12 +266,15 @@ class CertificateId:
     @classmethod
     def from_json(cls, data: Any) -> Self:  # noqa: ANN401 — reads untrusted JSON
         if not isinstance(data, dict) or set(data) != {"serial", "issuer"}:
-            raise InvalidIdentifier("a Certificate ID is an object with serial and issuer",
-                                    code="INVALID_CERTIFICATE_ID")
+            raise InvalidIdentifier(
+                "a Certificate ID is an object with serial and issuer",
+                code="INVALID_CERTIFICATE_ID",
+            )
         serial, issuer = data["serial"], data["issuer"]
         if isinstance(serial, bool) or not isinstance(issuer, str):
-            raise InvalidIdentifier("certificate serial must be a number, issuer text",
-                                    code="INVALID_CERTIFICATE_ID")
+            raise InvalidIdentifier(
+                "certificate serial must be a number, issuer text", code="INVALID_CERTIFICATE_ID"
+            )
         if isinstance(serial, str):
             text = serial.strip()
             try:
@@ -268,10 +282,12 @@ class CertificateId:
             except ValueError:
                 raise InvalidIdentifier(
                     f"certificate serial {serial!r} is not a decimal or 0x-hex number",
-                    code="INVALID_CERTIFICATE_ID") from None
+                    code="INVALID_CERTIFICATE_ID",
+                ) from None
         if not isinstance(serial, int):
-            raise InvalidIdentifier("certificate serial must be a number",
-                                    code="INVALID_CERTIFICATE_ID")
+            raise InvalidIdentifier(
+                "certificate serial must be a number", code="INVALID_CERTIFICATE_ID"
+            )
         return cls(serial, issuer)
 
 

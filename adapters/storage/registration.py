@@ -16,7 +16,8 @@ from domain.registration import SupplierChange, ordered
 def _conflict(change: SupplierChange, held: str) -> RegistrationConflict:
     return RegistrationConflict(
         f"Registration Data for {change.mpxn} already names {held} from "
-        f"{change.effective_from.isoformat()}, not {change.supplier_id}")
+        f"{change.effective_from.isoformat()}, not {change.supplier_id}"
+    )
 
 
 class InMemoryRegistrationData:
@@ -60,22 +61,30 @@ class SQLiteRegistrationData:
         with self._lock, self._conn:
             row = self._conn.execute(
                 "SELECT supplier_id FROM registration_supplier_changes "
-                "WHERE mpxn = ? AND effective_from = ?", key).fetchone()
+                "WHERE mpxn = ? AND effective_from = ?",
+                key,
+            ).fetchone()
             if row is not None:
                 if row[0] != change.supplier_id:
                     raise _conflict(change, row[0])
                 return False
-            self._conn.execute("INSERT INTO registration_supplier_changes VALUES (?, ?, ?)",
-                               (*key, change.supplier_id))
+            self._conn.execute(
+                "INSERT INTO registration_supplier_changes VALUES (?, ?, ?)",
+                (*key, change.supplier_id),
+            )
         return True
 
     def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT effective_from, supplier_id FROM registration_supplier_changes "
-                "WHERE mpxn = ?", (str(mpxn),)).fetchall()
-        return ordered(SupplierChange(datetime.fromisoformat(at), supplier,
-                                      mpxn_from_json(str(mpxn))) for at, supplier in rows)
+                "WHERE mpxn = ?",
+                (str(mpxn),),
+            ).fetchall()
+        return ordered(
+            SupplierChange(datetime.fromisoformat(at), supplier, mpxn_from_json(str(mpxn)))
+            for at, supplier in rows
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,88 @@
+"""Shared fixtures: every application test runs against both the memory and SQLite stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.bootstrap import build_application
+from application.commands import CommandResult, execute
+from application.service import EtmadApplication, close_application
+from application.settings import Settings
+
+
+class FixedClock:
+    """A recording clock that tests can read and move."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2024, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+STORES = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL: ``memory:`` or a fresh SQLite file."""
+    if request.param == "memory":
+        return "memory:"
+    return f"sqlite:///{tmp_path / 'etmad.sqlite'}"
+
+
+AppFactory = Callable[..., EtmadApplication]
+
+
+@pytest.fixture
+def make_app(store_url: str) -> Iterator[AppFactory]:
+    """Build applications on this test's store (several may share a SQLite file)."""
+    built: list[EtmadApplication] = []
+
+    def make(settings: Settings | None = None, **kwargs: Any) -> EtmadApplication:
+        app = build_application(
+            store_url, settings=settings or Settings(), clock=FixedClock(), **kwargs
+        )
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        close_application(app)
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> EtmadApplication:
+    return make_app()
+
+
+class Runner:
+    """Runs ``etmad apply`` commands (dicts) on an application, the way the CLI does."""
+
+    def __init__(self, app: EtmadApplication) -> None:
+        self.app = app
+
+    def __call__(self, name: str, **fields: Any) -> CommandResult:
+        return execute(self.app, {"command": name, **fields})
+
+    def ok(self, name: str, **fields: Any) -> CommandResult:
+        result = self(name, **fields)
+        assert result.ok, result.error
+        return result
+
+    def rejected(self, name: str, code: str, **fields: Any) -> CommandResult:
+        result = self(name, **fields)
+        assert not result.ok, f"{name} was accepted; expected {code}"
+        assert result.error is not None
+        assert result.error["code"] == code, result.error
+        return result
+
+
+@pytest.fixture
+def run(app: EtmadApplication) -> Runner:
+    return Runner(app)
