@@ -244,7 +244,7 @@ class Device:
     def aggregate_id(self) -> str:
         return device_aggregate_id(self.device_id)
 
-    def apply(self, event: DomainEvent, version: int) -> Self:  # noqa: C901, PLR0911 — an arm per event
+    def apply(self, event: DomainEvent, version: int) -> Self:  # noqa: PLR0911 — an arm per event
         at = event.occurred_at
         match event:
             case Commissioned():
