@@ -31,7 +31,7 @@ check: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m tests.benchmarks
 
 clean:
 	rm -rf var/*.sqlite var/*.sqlite-* .pytest_cache .mypy_cache .ruff_cache .hypothesis

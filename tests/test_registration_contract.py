@@ -1,0 +1,84 @@
+"""Registration Data: one contract, written once, run against every adapter of the port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
+from application.errors import RegistrationConflict
+from application.ports import RegistrationData
+from domain.identifiers import MPAN, MPRN
+from domain.registration import SupplierChange
+
+T0 = datetime(2023, 7, 1, tzinfo=UTC)
+ELEC = MPAN.parse("1200023305967")
+GAS = MPRN.parse("1234567")
+
+
+class RegistrationDataContract:
+    """What every ``RegistrationData`` adapter promises (see ``application/ports.py``)."""
+
+    @pytest.fixture
+    def data(self) -> RegistrationData:
+        """Each adapter's test class provides a fresh, empty adapter."""
+        raise NotImplementedError
+
+    def test_unknown_mpxn_has_no_history(self, data: RegistrationData):
+        assert list(data.supplier_history(ELEC)) == []
+
+    def test_history_is_ordered_by_effective_time_whatever_the_recording_order(self, data):
+        later = SupplierChange(T0 + timedelta(days=20), "SUPB", ELEC)  # future-dated: pending
+        earlier = SupplierChange(T0, "SUPA", ELEC)
+        assert data.record_supplier_change(later) is True
+        assert data.record_supplier_change(earlier) is True
+        assert list(data.supplier_history(ELEC)) == [earlier, later]
+
+    def test_recording_the_same_change_twice_keeps_one(self, data):
+        change = SupplierChange(T0, "SUPA", ELEC)
+        assert data.record_supplier_change(change) is True
+        assert data.record_supplier_change(change) is False
+        assert list(data.supplier_history(ELEC)) == [change]
+
+    def test_a_different_supplier_at_the_same_time_is_a_conflict(self, data):
+        data.record_supplier_change(SupplierChange(T0, "SUPA", ELEC))
+        with pytest.raises(RegistrationConflict) as raised:
+            data.record_supplier_change(SupplierChange(T0, "SUPB", ELEC))
+        assert raised.value.code == "SUPPLIER_CHANGE_CONFLICT"
+        assert [c.supplier_id for c in data.supplier_history(ELEC)] == ["SUPA"]
+
+    def test_mpxns_are_kept_apart_and_times_come_back_in_utc(self, data):
+        offset = datetime(2023, 7, 1, 9, tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
+        data.record_supplier_change(SupplierChange(offset, "GASCO", GAS))
+        data.record_supplier_change(SupplierChange(T0, "SUPA", ELEC))
+        (gas,) = data.supplier_history(GAS)
+        assert gas.mpxn == GAS
+        assert gas.effective_from == datetime(2023, 7, 1, 9, tzinfo=UTC)
+        assert gas.effective_from.utcoffset() == timedelta(0)
+        assert [c.supplier_id for c in data.supplier_history(ELEC)] == ["SUPA"]
+
+
+class TestInMemoryRegistrationData(RegistrationDataContract):
+    @pytest.fixture
+    def data(self) -> RegistrationData:
+        return InMemoryRegistrationData()
+
+
+class TestSQLiteRegistrationData(RegistrationDataContract):
+    @pytest.fixture
+    def data(self, tmp_path: Path) -> Iterator[RegistrationData]:
+        adapter = SQLiteRegistrationData(tmp_path / "registration.sqlite")
+        yield adapter
+        adapter.close()
+
+    def test_survives_reopening(self, tmp_path: Path):
+        path = tmp_path / "registration.sqlite"
+        first = SQLiteRegistrationData(path)
+        first.record_supplier_change(SupplierChange(T0, "SUPA", ELEC))
+        first.close()
+        again = SQLiteRegistrationData(path)
+        assert [c.supplier_id for c in again.supplier_history(ELEC)] == ["SUPA"]
+        again.close()
