@@ -149,6 +149,7 @@ _COMMANDS: dict[str, dict[str, Any]] = {
         "required": ["command"],
         "anyOf": [{"required": ["id"]}, {"required": ["device_id"]}],
     },
+    "ListNonMigratable": _command("ListNonMigratable", {"at": _TIME}),
     "ShowModel": _command(
         "ShowModel",
         {"model": _MODEL},

@@ -447,6 +447,29 @@ def _show_model(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     return _done(Outcome(()), to_primitive(model))
 
 
+@handler("ListNonMigratable")
+def _list_non_migratable(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    at = _at(p)
+    models: list[JSON] = []
+    for model in app.non_migratable_list(at):
+        nm = model.non_migratable
+        assert nm is not None  # noqa: S101 — the list holds categorised models only
+        models.append(
+            {
+                "model": to_primitive(model.key),
+                "device_type": str(model.device_type),
+                "smets": str(model.smets),
+                "categorised_at": to_primitive(nm.at),
+                "rationale": nm.rationale,
+                "decided_by": nm.decided_by,
+                "disagreements": to_primitive(nm.disagreements),
+                "appeal": to_primitive(nm.appeal),
+                "determination": to_primitive(nm.determination),
+            }
+        )
+    return _done(Outcome(()), {"as_of": format_time(at), "models": models})
+
+
 def command_names() -> tuple[str, ...]:
     return tuple(sorted(HANDLERS))
 

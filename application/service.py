@@ -31,6 +31,7 @@ from domain.bulk_gate import BulkGate, assess_bulk_gate, authorise_by_policy, fi
 from domain.device import Device, device_aggregate_id
 from domain.device_model import (
     AgreementOutcome,
+    CategorisedNonMigratable,
     DeterminationOutcome,
     DeviceModel,
     ModelFamily,
@@ -296,6 +297,31 @@ class EtmadApplication(Application[str]):
             as_of=at,
             cap=self.settings.bulk_migration_number,
         )
+
+    def non_migratable_list(self, at: datetime) -> list[DeviceModel]:
+        """ETMAD 1.12: the Device Models categorised Non-Migratable as they stood at ``at``,
+        each with its rationale and what followed (disagreements, appeal, determination).
+
+        Read from the notification log (the models ever categorised), then each model as of
+        ``at``; so the list is reproducible for any past time."""
+        at = utc(at)
+        seen: dict[str, None] = {}
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(
+                start=start, limit=1000, topics=[CategorisedNonMigratable.TYPE]
+            )
+            if not batch:
+                break
+            for notification in batch:
+                seen.setdefault(str(notification.originator_id), None)
+            start = batch[-1].id + 1
+        listed = []
+        for aggregate_id in seen:
+            model = self.load(aggregate_id, DeviceModel.create, as_of=at)
+            if model is not None and model.non_migratable is not None:
+                listed.append(model)
+        return sorted(listed, key=lambda m: str(m.key))
 
     # --- use cases: Device Models -----------------------------------------------------------
 
