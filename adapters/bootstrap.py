@@ -157,7 +157,9 @@ def configure_logging(*, level: str = "WARNING", json_logs: bool = False) -> Non
         format="%(message)s",
     )
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import attrs
+import structlog
 
 from adapters.command_schema import CommandValidator
 from application.commands import CommandResult, command_names, execute
@@ -59,6 +60,7 @@ def read_lines(source: str) -> Iterator[str]:
 
 
 def apply_lines(app: EtmadApplication, lines: Iterable[str], out: IO[str]) -> ApplySummary:
+    log = structlog.get_logger("etmad.apply")
     validator = CommandValidator()
     known = set(command_names())
     applied = rejected = unreadable = 0
@@ -69,12 +71,15 @@ def apply_lines(app: EtmadApplication, lines: Iterable[str], out: IO[str]) -> Ap
         result = _one(app, validator, known, line, number)
         out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         out.flush()
+        if not result.ok:
+            log.info("command rejected", line=number, command=result.command, error=result.error)
         if result.ok:
             applied += 1
         elif result.error and result.error.get("code") == "MALFORMED_JSON":
             unreadable += 1
         else:
             rejected += 1
+    log.info("apply finished", applied=applied, rejected=rejected, unreadable=unreadable)
     return ApplySummary(applied, rejected, unreadable)
 
 
