@@ -208,15 +208,26 @@ def command_schema() -> dict[str, Any]:
 
 
 class CommandValidator:
-    """Validates command objects against the schema, with one readable message per failure."""
+    """Validates command objects against the schema, with one readable message per failure.
+
+    Each command is checked against its own sub-schema (chosen by its ``command`` name), which
+    is what the whole schema's ``if``/``then`` dispatch does, without trying every branch."""
 
     def __init__(self) -> None:
         schema = command_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
-        self._validator = jsonschema.Draft202012Validator(schema)
+        self._whole = jsonschema.Draft202012Validator(schema)
+        self._by_name = {
+            name: jsonschema.Draft202012Validator(
+                {"$schema": schema["$schema"], "$defs": schema["$defs"], **sub}
+            )
+            for name, sub in schema["$defs"]["commands"].items()
+        }
 
     def problems(self, command: object) -> list[str]:
-        errors = sorted(self._validator.iter_errors(command), key=lambda e: list(e.path))
+        name = command.get("command") if isinstance(command, dict) else None
+        validator = self._by_name.get(name, self._whole) if isinstance(name, str) else self._whole
+        errors = sorted(validator.iter_errors(command), key=lambda e: list(e.path))
         return [
             f"{'/'.join(str(p) for p in e.absolute_path) or '(command)'}: {e.message}"
             for e in errors

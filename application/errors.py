@@ -24,12 +24,12 @@ class UnknownDeviceModel(CommandRejected):
 
 
 class ConcurrencyConflict(CommandRejected):
-    """Another writer recorded events on an aggregate this command read; reload and retry."""
+    """Another writer recorded events on an aggregate this command writes to; retry it."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(
             "CONCURRENCY_CONFLICT",
-            f"another writer changed an aggregate this command read; nothing was saved "
+            f"another writer changed an aggregate this command writes to; nothing was saved "
             f"(retry on fresh state): {detail}",
         )
 

@@ -33,6 +33,7 @@ from application.serialization import (
     to_primitive,
 )
 from domain.catalogue import EVENT_TYPES
+from domain.errors import DomainError
 from domain.events import DomainEvent
 
 #: An upcaster reads the data of an old event version and returns the next version's data.
@@ -152,8 +153,8 @@ class EventMapper(Mapper[str]):
             document = json.loads(state)
             cls, data = self.registry.resolve(stored_event.topic, document["data"])
             event = from_primitive(cls, data)
-            recorded_at = datetime.fromisoformat(document["recorded_at"])
-        except (ValueError, KeyError, TypeError, SerialisationError) as e:
+            recorded_at = from_primitive(datetime, document["recorded_at"])
+        except (ValueError, KeyError, TypeError, SerialisationError, DomainError) as e:
             if isinstance(e, MapperDeserialisationError):
                 raise
             msg = (

@@ -115,7 +115,10 @@ def from_primitive(tp: Any, data: Any) -> Any:  # noqa: ANN401, C901, PLR0911, P
     if tp is datetime:
         if not isinstance(data, str):
             raise SerialisationError("a time is ISO-8601 text")
-        return datetime.fromisoformat(data)
+        parsed = datetime.fromisoformat(data)
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise SerialisationError(f"time {data!r} has no UTC offset")
+        return parsed
     if tp is bool:
         if not isinstance(data, bool):
             raise SerialisationError(f"expected true/false, found {data!r}")

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, TypeVar, cast
 import attrs
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.utils import Environment, EnvType
 
 from application.errors import (
     CommandRejected,
@@ -28,13 +29,16 @@ from application.ports import Clock, RegistrationData
 from application.settings import Settings
 from domain import clauses
 from domain.bulk_gate import BulkGate, assess_bulk_gate, authorise_by_policy, find_proof
-from domain.device import Device, device_aggregate_id
+from domain.device import CredentialsReplaced, Device, Srv623Processed, device_aggregate_id
 from domain.device_model import (
     AgreementOutcome,
     CategorisedNonMigratable,
     DeterminationOutcome,
     DeviceModel,
+    FamilyMember,
     ModelFamily,
+    ModelRegistered,
+    ProvingEvidenceRecorded,
     TestOutcome,
     family_aggregate_id,
     model_aggregate_id,
@@ -107,6 +111,13 @@ class UnitOfWork:
         return tuple(self._pending)
 
     def commit(self) -> tuple[Envelope, ...]:
+        """Let the in-process policies react to the new events (their events join this unit
+        of work, and are reacted to in turn), then save everything in one transaction."""
+        reacted = 0
+        while reacted < len(self._pending):
+            envelope = self._pending[reacted]
+            reacted += 1
+            self._app.react(self, envelope)
         if self._pending:
             try:
                 self._app.save(*self._pending)
@@ -144,6 +155,11 @@ class EtmadApplication(Application[str]):
         self.settings = settings or Settings()
         self._registry = EventTypeRegistry(upcasters=upcasters)
         super().__init__(env=dict(env or {}))
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the settings the composition root passes: unlike eventsourcing's default, the
+        process environment is not merged in, so stray variables cannot move the store."""
+        return Environment(name, dict(env or {}))
 
     def construct_mapper(self) -> Mapper[str]:
         return EventMapper(
@@ -355,8 +371,6 @@ class EtmadApplication(Application[str]):
         uow.record(family_id, ModelFamily.create, ModelFamily.add(family, model, firmware_rank))
         state = uow.record(model_id, DeviceModel.create, registered)
         assert state is not None  # noqa: S101 — just created
-        # The model may be proven already by a later-firmware sibling (6.2).
-        self._authorise_by_policy(uow, state, at=at)
         return Outcome(uow.commit())
 
     def authorise_bulk_migration(
@@ -365,9 +379,10 @@ class EtmadApplication(Application[str]):
         """ETMAD 1.6: the DCC records that it is reasonably satisfied (operator decision)."""
         uow = UnitOfWork(self)
         state = self._model(uow, model)
-        proof = find_proof(state, self.later_siblings(state, uow=uow))
-        if proof is not None and proof.proven_at > utc(at):
-            proof = None
+        # The 6.1(b) evidence in force at the decision's time: the model's own, else a
+        # later-firmware sibling's (6.2), each as it stood then (as the Bulk gate reports it).
+        then = self.load(state.aggregate_id, DeviceModel.create, as_of=at)
+        proof = find_proof(then, self.later_siblings(then, as_of=at)) if then else None
         event = state.authorise_bulk(
             at=at, decided_by=decided_by, rationale=rationale, evidence=proof, by_policy=False
         )
@@ -538,9 +553,10 @@ class EtmadApplication(Application[str]):
     ) -> Outcome:
         uow = UnitOfWork(self)
         state = self._device(uow, device_id)
-        event = state.replace_credentials(at=at, party=party, certificate=certificate)
+        event = state.replace_credentials(
+            at=at, party=party, certificate=certificate, model=self.effective_model(state, uow=uow)
+        )
         uow.record(state.aggregate_id, Device.create, event)
-        self._after_device_evidence(uow, state.aggregate_id)
         return Outcome(uow.commit())
 
     def record_srv623_processed(
@@ -548,9 +564,10 @@ class EtmadApplication(Application[str]):
     ) -> Outcome:
         uow = UnitOfWork(self)
         state = self._device(uow, device_id)
-        event = state.record_srv623(at=at, request_id=request_id)
+        event = state.record_srv623(
+            at=at, request_id=request_id, model=self.effective_model(state, uow=uow)
+        )
         uow.record(state.aggregate_id, Device.create, event)
-        self._after_device_evidence(uow, state.aggregate_id)
         return Outcome(uow.commit())
 
     def upgrade_firmware(self, *, device_id: EUI64, at: datetime, model: DeviceModelKey) -> Outcome:
@@ -585,44 +602,68 @@ class EtmadApplication(Application[str]):
         uow = UnitOfWork(self)
         device = self._device(uow, device_id)
         model = self._model(uow, self.effective_model(device, uow=uow))
+        standing = self.load(model.aggregate_id, DeviceModel.create, as_of=at)
         event = model.start_migration(
-            at=at, device_id=device_id, cap=self.settings.bulk_migration_number
+            at=at,
+            device_id=device_id,
+            cap=self.settings.bulk_migration_number,
+            standing=standing,
         )
         uow.record(model.aggregate_id, DeviceModel.create, event)
         return Outcome(uow.commit(), eligibility)
 
     # --- in-process policies ----------------------------------------------------------------
 
-    def _after_device_evidence(self, uow: UnitOfWork, device_key: str) -> None:
+    def react(self, uow: UnitOfWork, envelope: Envelope) -> None:
+        """Policies that react to events inside the unit of work that recorded them, so that
+        a fact and what it entails are saved together (DOMAIN.md 3.5):
+
+        - a Device's credentials replacement or SRV 6.23 may complete 6.1(b) proving evidence
+          for its Device Model (``ProvingEvidenceRecorded``);
+        - proving evidence on a model, or a model registered below an already-proven
+          later-firmware sibling (6.2), lets the 1.6 policy decide (``BulkMigrationAuthorised``
+          by ``policy:authorise-bulk-on-proof.v1``, when enabled).
+        """
+        event = envelope.event
+        if isinstance(event, CredentialsReplaced | Srv623Processed):
+            self._record_proving(uow, envelope.originator_id)
+        elif isinstance(event, ProvingEvidenceRecorded):
+            model = uow.get(envelope.originator_id, DeviceModel.create)
+            assert model is not None  # noqa: S101 — the event was just folded into it
+            family = uow.get(family_aggregate_id(model.key), ModelFamily.create)
+            for member in family.members if family else (FamilyMember(model.key, 0),):
+                if member.firmware_rank <= model.firmware_rank:
+                    covered = uow.get(model_aggregate_id(member.model), DeviceModel.create)
+                    if covered is not None:
+                        self._authorise_by_policy(uow, covered)
+        elif isinstance(event, ModelRegistered):
+            model = uow.get(envelope.originator_id, DeviceModel.create)
+            assert model is not None  # noqa: S101 — the event was just folded into it
+            self._authorise_by_policy(uow, model, registered_at=event.occurred_at)
+
+    def _record_proving(self, uow: UnitOfWork, device_key: str) -> None:
         """ETMAD 6.1(b): a replacement followed by an SRV 6.23 on the same Device Model proves
-        that model; the first pair is recorded on it, and the 1.6 policy reacts."""
+        that model; the first such pair is recorded on it."""
         device = uow.get(device_key, Device.create)
-        assert device is not None  # noqa: S101 — just recorded
+        assert device is not None  # noqa: S101 — the event was just folded into it
         for pair in device.proving_pairs():
             model = uow.get(model_aggregate_id(pair.model), DeviceModel.create)
             if model is None or model.proving is not None:
                 continue
             # The evidence exists from the later of the two facts: the SRV 6.23.
-            at = pair.proven_at
-            proven = uow.record(
-                model.aggregate_id, DeviceModel.create, model.record_proving(pair, at)
+            uow.record(
+                model.aggregate_id, DeviceModel.create, model.record_proving(pair, pair.proven_at)
             )
-            assert proven is not None  # noqa: S101 — just recorded
-            self._authorise_by_policy(uow, proven, at=at)
-            family = uow.get(family_aggregate_id(proven.key), ModelFamily.create)
-            for member in family.members if family else ():
-                if member.firmware_rank < proven.firmware_rank:
-                    earlier = uow.get(model_aggregate_id(member.model), DeviceModel.create)
-                    if earlier is not None:
-                        self._authorise_by_policy(uow, earlier, at=at)
 
     def _authorise_by_policy(
-        self, uow: UnitOfWork, model: DeviceModel, at: datetime | None
+        self, uow: UnitOfWork, model: DeviceModel, registered_at: datetime | None = None
     ) -> None:
+        """ETMAD 1.6 by policy, dated when the evidence first stood for this model: the SRV
+        6.23 of the proof, or the model's registration if that came later."""
         proof = find_proof(model, self.later_siblings(model, uow=uow))
-        when = at if at is not None else (proof.proven_at if proof else None)
-        if when is None:
+        if proof is None:
             return
+        when = proof.proven_at if registered_at is None else max(proof.proven_at, registered_at)
         event = authorise_by_policy(
             model, proof, at=when, enabled=self.settings.auto_authorise_bulk
         )

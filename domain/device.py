@@ -74,6 +74,7 @@ class CredentialsReplaced(DomainEvent):
     certificate: CertificateId
     previous_party: CosParty
     previous_certificate: CertificateId | None
+    model: DeviceModelKey  # the Device Model it happened on (a GPF's: its Comms Hub's)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +83,7 @@ class Srv623Processed(DomainEvent):
 
     TYPE = "etmad.device.Srv623Processed.v1"
     request_id: str
+    model: DeviceModelKey  # the Device Model it happened on (a GPF's: its Comms Hub's)
 
 
 @attrs.frozen(kw_only=True)
@@ -259,7 +261,7 @@ class Device:
             case CredentialsReplaced():
                 assert at is not None  # noqa: S101 — the command always gives a time
                 record = Replacement(
-                    version, at, event.party, event.certificate, event.previous_party, self.model
+                    version, at, event.party, event.certificate, event.previous_party, event.model
                 )
                 return attrs.evolve(
                     self,
@@ -270,7 +272,7 @@ class Device:
                 )
             case Srv623Processed():
                 assert at is not None  # noqa: S101 — the command always gives a time
-                done = ProcessedSrv623(version, at, event.request_id, self.model)
+                done = ProcessedSrv623(version, at, event.request_id, event.model)
                 return attrs.evolve(self, srv623s=(*self.srv623s, done), version=version)
             case TechnicalIssueRaised():
                 assert at is not None  # noqa: S101 — the command always gives a time
@@ -347,7 +349,12 @@ class Device:
         )
 
     def replace_credentials(
-        self, *, at: datetime, party: CosParty, certificate: CertificateId
+        self,
+        *,
+        at: datetime,
+        party: CosParty,
+        certificate: CertificateId,
+        model: DeviceModelKey | None = None,
     ) -> CredentialsReplaced:
         """Record a replacement of the CoS credential: TCoS→ECoS (6.1(c)(iii)), TCoS→TCoS
         with a different certificate (6.1(b)(i) housekeeping), or ECoS→ECoS. A Device never
@@ -369,16 +376,23 @@ class Device:
             )
         return CredentialsReplaced(
             occurred_at=at,
+            model=model or self.model,
             party=party,
             certificate=certificate,
             previous_party=self.cos_party,
             previous_certificate=self.cos_certificate,
         )
 
-    def record_srv623(self, *, at: datetime, request_id: str) -> Srv623Processed:
+    def record_srv623(
+        self, *, at: datetime, request_id: str, model: DeviceModelKey | None = None
+    ) -> Srv623Processed:
+        """``model`` is the Device Model in force (for a Gas Proxy Function, its Comms Hub's,
+        which the application knows); it defaults to the Device's own."""
         if not request_id.strip():
             raise RuleViolation("an SRV 6.23 needs its request_id", code="INVALID_REQUEST_ID")
-        return Srv623Processed(occurred_at=utc(at), request_id=request_id)
+        return Srv623Processed(
+            occurred_at=utc(at), request_id=request_id, model=model or self.model
+        )
 
     def raise_technical_issue(
         self, *, at: datetime, reason: str, issue_id: str = DEFAULT_ISSUE_ID

@@ -81,6 +81,7 @@ class ProvingEvidenceRecorded(DomainEvent):
 
     TYPE = "etmad.device_model.ProvingEvidenceRecorded.v1"
     evidence: ProvingPair
+    clause: str = clauses.ETMAD_6_1_B
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +93,7 @@ class BulkMigrationAuthorised(DomainEvent):
     by_policy: bool
     rationale: str
     evidence: ProvingPair
+    clause: str = clauses.ETMAD_1_6
 
 
 @attrs.frozen(kw_only=True)
@@ -104,6 +106,7 @@ class MigrationStarted(DomainEvent):
     authorised: bool
     cap: int
     started_before: int
+    clause: str = clauses.ETMAD_2_BULK
 
 
 @attrs.frozen(kw_only=True)
@@ -417,27 +420,37 @@ class DeviceModel:
             evidence=evidence,
         )
 
-    def start_migration(self, *, at: datetime, device_id: EUI64, cap: int) -> MigrationStarted:
+    def start_migration(
+        self,
+        *,
+        at: datetime,
+        device_id: EUI64,
+        cap: int,
+        standing: DeviceModel | None = None,
+    ) -> MigrationStarted:
         """Count a Device's migration against the Bulk Migration number (section 2, 1.6).
 
         Until the 1.6 decision, no more than ``cap`` distinct Devices of the model may be
-        migrated; a repeat start for a Device already counted is recorded but not counted."""
+        migrated; a repeat start for a Device already counted is recorded but not counted.
+        ``standing`` is the model as it stood at ``at`` (its categorisation, suspension and
+        1.6 decision then); the count is of every start recorded."""
         at = utc(at)
-        if self.non_migratable is not None:
+        then = standing or self
+        if then.non_migratable is not None:
             raise RuleViolation(
                 f"{self.key} is categorised Non-Migratable",
                 code="NON_MIGRATABLE_MODEL",
                 clause=clauses.ETMAD_1_4_A,
             )
-        if self.suspension is not None:
+        if then.suspension is not None:
             raise RuleViolation(
-                f"migration of {self.key} is suspended: {self.suspension.reason}",
+                f"migration of {self.key} is suspended: {then.suspension.reason}",
                 code="MODEL_SUSPENDED",
                 clause=clauses.ETMAD_6_1_D,
             )
         counted = device_id not in self.started_devices
         started = len(self.started_devices)
-        authorised = self.authorisation is not None
+        authorised = then.authorisation is not None
         if counted and not authorised and started >= cap:
             raise RuleViolation(
                 f"{started} Devices of {self.key} have started migration, the Bulk Migration "
@@ -518,6 +531,12 @@ class DeviceModel:
     ) -> AgreementRecorded:
         at = self._in_order(at)
         nm = self._require_non_migratable(clauses.ETMAD_1_13)
+        if nm.determination is not None:
+            raise RuleViolation(
+                f"the Secretary of State's determination on {self.key} is final and binding",
+                code="DETERMINATION_FINAL",
+                clause=clauses.ETMAD_1_14,
+            )
         open_parties = [d.party for d in nm.disagreements if d.unresolved]
         if party is None:
             if len(open_parties) > 1:

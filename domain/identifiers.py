@@ -19,6 +19,7 @@ _HEX = "0123456789ABCDEF"
 _EUI64_HYPHENATED: Final = re.compile(r"[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}")
 _EUI64_PLAIN: Final = re.compile(r"[0-9A-Fa-f]{16}")
 _DIGITS: Final = re.compile(r"[0-9]+")
+_SERIAL_HEX: Final = re.compile(r"0[xX][0-9A-Fa-f]+")
 
 # The MPAN core check digit: weights on the first twelve digits, sum mod 11 mod 10.
 MPAN_CHECK_WEIGHTS: Final = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
@@ -157,10 +158,11 @@ MPxN = MPAN | MPRN
 
 def parse_mpxn(text: str, *, mpan_check_digit: bool = True) -> MPxN:
     """Read an MPxN: 13 digits is an MPAN, 6 to 10 digits an MPRN."""
-    if isinstance(text, str) and len(text) == 13:  # noqa: PLR2004
-        return MPAN.parse(text, check_digit=mpan_check_digit)
     if isinstance(text, str) and _DIGITS.fullmatch(text):
-        return MPRN.parse(text)
+        if len(text) == 13:  # noqa: PLR2004
+            return MPAN.parse(text, check_digit=mpan_check_digit)
+        if MPRN_MIN_DIGITS <= len(text) <= MPRN_MAX_DIGITS:
+            return MPRN.parse(text)
     raise InvalidIdentifier(
         f"{text!r} is not an MPxN: expected an MPAN (13 digits) or an MPRN (6 to 10 digits)",
         code="INVALID_MPXN",
@@ -277,8 +279,14 @@ class CertificateId:
             )
         if isinstance(serial, str):
             text = serial.strip()
+            # ASCII digits only: int() alone would also take '1_000', '+5' and non-ASCII digits.
             try:
-                serial = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+                if _SERIAL_HEX.fullmatch(text):
+                    serial = int(text, 16)
+                elif _DIGITS.fullmatch(text):
+                    serial = int(text, 10)
+                else:
+                    raise ValueError(text)  # noqa: TRY301 — one refusal for every bad form
             except ValueError:
                 raise InvalidIdentifier(
                     f"certificate serial {serial!r} is not a decimal or 0x-hex number",

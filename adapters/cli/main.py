@@ -169,7 +169,7 @@ def _run_log(args: argparse.Namespace) -> int:
                 record = event_record(envelope)
                 record["notification_id"] = notification.id
                 record["recorded_at"] = envelope.recorded_at.isoformat()
-                print(json.dumps(record, sort_keys=True, ensure_ascii=False))
+                print(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
                 printed += 1
                 start = notification.id + 1
                 if args.limit is not None and printed >= args.limit:
