@@ -75,6 +75,10 @@ class Runner:
         assert result.ok, result.error
         return result
 
+    def result(self, name: str, **fields: Any) -> Any:
+        """Run a command that must be accepted and return its ``result`` object."""
+        return self.ok(name, **fields).result
+
     def rejected(self, name: str, code: str, **fields: Any) -> CommandResult:
         result = self(name, **fields)
         assert not result.ok, f"{name} was accepted; expected {code}"

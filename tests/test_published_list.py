@@ -33,11 +33,10 @@ def test_the_list_shows_each_categorised_model_with_its_rationale_as_of_a_date(r
     )
     run.ok("LodgeAppeal", model=MODEL_A, at="2023-08-20T00:00:00Z", party="SUPX")
 
-    before = run.ok("ListNonMigratable", at="2023-07-31T00:00:00Z").result
+    before = run.result("ListNonMigratable", at="2023-07-31T00:00:00Z")
     assert before == {"as_of": "2023-07-31T00:00:00+00:00", "models": []}
 
-    during = run.ok("ListNonMigratable", at="2023-08-10T00:00:00Z").result
-    assert isinstance(during, dict)
+    during = run.result("ListNonMigratable", at="2023-08-10T00:00:00Z")
     (entry,) = during["models"]
     assert entry["model"] == MODEL_A
     assert entry["rationale"].startswith("every Device refused")
@@ -45,8 +44,7 @@ def test_the_list_shows_each_categorised_model_with_its_rationale_as_of_a_date(r
     assert [d["party"] for d in entry["disagreements"]] == ["SUPX"]
     assert entry["appeal"] is None  # not yet lodged on 10 August
 
-    later = run.ok("ListNonMigratable", at="2023-09-01T00:00:00Z").result
-    assert isinstance(later, dict)
+    later = run.result("ListNonMigratable", at="2023-09-01T00:00:00Z")
     assert later["models"][0]["appeal"]["party"] == "SUPX"
 
 
@@ -69,9 +67,7 @@ def test_a_recategorised_model_leaves_the_list_from_that_date(run: Runner):
     )
 
     def listed(at: str) -> list[object]:
-        result = run.ok("ListNonMigratable", at=at).result
-        assert isinstance(result, dict)
-        return [m["model"] for m in result["models"]]
+        return [m["model"] for m in run.result("ListNonMigratable", at=at)["models"]]
 
     assert listed("2023-09-01T00:00:00Z") == [MODEL_A, MODEL_B]
     assert listed("2023-10-02T00:00:00Z") == [MODEL_A]
