@@ -184,7 +184,12 @@ def test_log_prints_canonical_events_in_order(sqlite_url):
     assert [e["notification_id"] for e in log] == list(range(1, len(log) + 1))
     assert log[-1]["type"] == "etmad.device.Commissioned.v1"
     assert log[-1]["data"] == {"occurred_at": "2023-03-01T09:30:00+00:00"}
-    assert len(lines(etmad("log", "--store", sqlite_url, "--limit", "2").stdout)) == 2
+    printed = etmad("log", "--store", sqlite_url, "--limit", "2").stdout.splitlines()
+    assert len(printed) == 2
+    # canonical: sorted keys, no insignificant white space
+    assert printed[0] == json.dumps(
+        json.loads(printed[0]), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def test_published_schema_is_the_one_the_cli_prints():

@@ -337,6 +337,7 @@ def test_an_upheld_determination_is_final_and_binding(run: Runner, model: dict[s
         ("RecordDisagreement", {"party": "SUPB", "reason": "we still disagree"}),
         ("LodgeAppeal", {"party": "SUPA"}),
         ("RecordDetermination", {"outcome": "overturned"}),
+        ("RecordAgreement", {"party": "SUPA", "outcome": "withdrawn"}),
     ):
         refused = rejected_unchanged(
             run, name, "DETERMINATION_FINAL", model=model, at=later, **fields
