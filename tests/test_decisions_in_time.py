@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.builders import (
     LONG_AGO,
     NOW,
@@ -85,10 +87,11 @@ def test_decision_events_name_their_clause(run: Runner):
     model = register_model(run)
     device = commissioned_device(run, eui(20), model, mpxn=mpan(20))
     _, processed = prove(run, device, NOW - days(5))
-    by_type = {e["type"]: e["data"] for e in processed.events}
+    by_type: dict[Any, Any] = {e["type"]: e["data"] for e in processed.events}
     assert by_type["etmad.device_model.ProvingEvidenceRecorded.v1"]["clause"] == "ETMAD 6.1(b)"
     assert by_type["etmad.device_model.BulkMigrationAuthorised.v1"]["clause"] == "ETMAD 1.6"
     other = commissioned_device(run, eui(21), model, mpxn=mpan(21))
     started = run.ok("RecordMigrationStarted", device_id=other, at=iso(NOW - days(3)))
-    assert started.events[0]["data"]["clause"] == "ETMAD 2 (Bulk Migration)"
+    first: Any = started.events[0]
+    assert first["data"]["clause"] == "ETMAD 2 (Bulk Migration)"
     assert show_model(run, model)["authorisation"]["by_policy"] is True
