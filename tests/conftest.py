@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from adapters.bootstrap import build_application
 from application.commands import CommandResult, execute
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
+
+
+# Timing belongs in benchmarks, not tests: no per-example deadline (a loaded CI machine must not
+# turn a slow example into a failure); print the blob that reproduces any failure.
+hypothesis_settings.register_profile("etmad", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("etmad")
 
 
 class FixedClock:
