@@ -15,7 +15,6 @@ from application.commands import CommandResult, execute
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
 
-
 # Timing belongs in benchmarks, not tests: no per-example deadline (a loaded CI machine must not
 # turn a slow example into a failure); print the blob that reproduces any failure.
 hypothesis_settings.register_profile("etmad", deadline=None, print_blob=True)
