@@ -639,7 +639,7 @@ class EtmadApplication(Application[str]):
         elif isinstance(event, ModelRegistered):
             model = uow.get(envelope.originator_id, DeviceModel.create)
             assert model is not None  # noqa: S101 — the event was just folded into it
-            self._authorise_by_policy(uow, model, registered_at=event.occurred_at)
+            self._authorise_by_policy(uow, model)
 
     def _record_proving(self, uow: UnitOfWork, device_key: str) -> None:
         """ETMAD 6.1(b): a replacement followed by an SRV 6.23 on the same Device Model proves
@@ -655,15 +655,15 @@ class EtmadApplication(Application[str]):
                 model.aggregate_id, DeviceModel.create, model.record_proving(pair, pair.proven_at)
             )
 
-    def _authorise_by_policy(
-        self, uow: UnitOfWork, model: DeviceModel, registered_at: datetime | None = None
-    ) -> None:
+    def _authorise_by_policy(self, uow: UnitOfWork, model: DeviceModel) -> None:
         """ETMAD 1.6 by policy, dated when the evidence first stood for this model: the SRV
         6.23 of the proof, or the model's registration if that came later."""
         proof = find_proof(model, self.later_siblings(model, uow=uow))
         if proof is None:
             return
-        when = proof.proven_at if registered_at is None else max(proof.proven_at, registered_at)
+        when = proof.proven_at
+        if model.registered_at is not None:
+            when = max(when, model.registered_at)
         event = authorise_by_policy(
             model, proof, at=when, enabled=self.settings.auto_authorise_bulk
         )

@@ -259,6 +259,7 @@ class DeviceModel:
     suspension: Suspension | None = None
     non_migratable: Categorisation | None = None
     lifecycle_at: datetime | None = None
+    registered_at: datetime | None = None
     version: int = 0
 
     @staticmethod
@@ -296,6 +297,7 @@ class DeviceModel:
             device_type=event.device_type,
             smets=event.smets,
             firmware_rank=event.firmware_rank,
+            registered_at=event.occurred_at,
             version=version,
         )
 

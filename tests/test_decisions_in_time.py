@@ -95,3 +95,28 @@ def test_decision_events_name_their_clause(run: Runner):
     first: Any = started.events[0]
     assert first["data"]["clause"] == "ETMAD 2 (Bulk Migration)"
     assert show_model(run, model)["authorisation"]["by_policy"] is True
+
+
+def test_an_earlier_sibling_registered_after_the_evidence_is_authorised_from_its_registration(
+    run: Runner,
+):
+    # The earlier firmware joins the estate (business time) after its later sibling was
+    # proven; when new evidence then appears, the policy's decision for it is not dated
+    # before the model existed.
+    later = register_model(run, "0200", firmware_rank=2)
+    earlier = model_key("0100")
+    registered = NOW - days(3)
+    run.ok(
+        "RegisterDeviceModel",
+        model=earlier,
+        device_type="ESME",
+        smets="SMETS2+",
+        firmware_rank=1,
+        at=iso(registered),
+    )
+    device = commissioned_device(run, eui(30), later, mpxn=mpan(30))
+    prove(run, device, NOW - days(20))  # the evidence is dated before that registration
+
+    authorisation = gate(run, earlier, explain=True)["authorisation"]
+    assert authorisation["at"] == iso(registered)
+    assert gate(run, later, explain=True)["authorisation"]["at"] == iso(NOW - days(19))
