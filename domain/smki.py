@@ -15,7 +15,19 @@ from datetime import datetime
 
 import attrs
 
+from domain.errors import DomainError
 from domain.identifiers import EUI64, CertificateId
+
+
+class InvalidCertificate(DomainError, ValueError):  # noqa: N818 — reads as the fact it reports
+    """A certificate could not be read, or does not have the SMKI profile asked for.
+
+    One class, several stable codes: ``INVALID_CERTIFICATE`` (not X.509 DER/PEM, or malformed),
+    ``INVALID_REMOTE_PARTY_ROLE``, ``INVALID_ENTITY_IDENTIFIER``, ``INVALID_KEY_USAGE``,
+    ``INVALID_DEVICE_ID`` and ``UNSUPPORTED_KEY`` (DOMAIN.md 6: keys are ECDSA P-256).
+    """
+
+    code = "INVALID_CERTIFICATE"
 
 
 class RemotePartyRole(enum.IntEnum):
@@ -67,21 +79,25 @@ class Certificate:
 
     ``tbs`` is the DER of the TBSCertificate (what the issuer signed), ``signature`` the
     issuer's DER ECDSA signature over it, ``public_key`` the DER SubjectPublicKeyInfo.
+    ``certificate_id.issuer`` and ``subject`` are distinguished names in the one canonical
+    RFC 4514 form the adapters define (``adapters.crypto.dn``); ``key_usages`` holds RFC 5280
+    keyUsage names (``digitalSignature``, ``keyAgreement``, ``keyCertSign``, ...).
     """
 
     certificate_id: CertificateId
     subject: str
     not_before: datetime
     not_after: datetime
-    public_key: bytes
+    public_key: bytes = attrs.field(repr=False)
     subject_key_id: bytes | None
     issuer_key_id: bytes | None
     is_ca: bool
     key_usages: frozenset[str]
-    tbs: bytes
-    signature: bytes
+    tbs: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
     signature_algorithm: str
-    der: bytes
+    der: bytes = attrs.field(repr=False)
+    path_length: int | None = None  # basicConstraints pathLenConstraint of a CA, if any
 
 
 @attrs.frozen(kw_only=True)
