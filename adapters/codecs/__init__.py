@@ -1,0 +1,1 @@
+"""Codecs of the formats etmad reads and writes (DUIS XML, GBCS)."""
