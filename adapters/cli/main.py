@@ -15,6 +15,8 @@ from adapters.bootstrap import (
     settings_from_env,
 )
 from adapters.cli.apply import EXIT_UNREADABLE, UnreadableInputError, apply_lines, read_lines
+from adapters.cli.duis import add_duis_parser, run_duis
+from adapters.cli.gbcs import add_gbcs_parser, run_gbcs
 from adapters.command_schema import command_schema
 from application.mapper import Envelope, event_record
 from application.service import EtmadApplication, close_application
@@ -127,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(log)
     log.add_argument("--start", type=int, default=1, help="first notification id (default 1)")
     log.add_argument("--limit", type=int, default=None, help="at most this many events")
+
+    add_duis_parser(sub)
+    add_gbcs_parser(sub)
     return parser
 
 
@@ -194,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one exi
             from adapters.demo import run_demo  # noqa: PLC0415 — only this verb needs it
 
             return run_demo(args)
+        if args.verb == "duis":
+            return run_duis(args)
+        if args.verb == "gbcs":
+            return run_gbcs(args)
     except (ConfigurationError, DomainError) as e:
         print(f"etmad {args.verb}: {e.message} [{e.code}]", file=sys.stderr)
         return EXIT_USAGE
