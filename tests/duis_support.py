@@ -7,11 +7,8 @@ with the reason when it is absent.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from adapters.codecs.duis import DuisSchema, load_schema
 from adapters.crypto.pki_builder import IssuedCertificate, PkiBuilder
@@ -19,6 +16,7 @@ from adapters.crypto.software_signer import SoftwareSigner
 from adapters.crypto.trust_store import TrustStore
 from domain.identifiers import EUI64
 from domain.smki import RemotePartyRole
+from tests.smki_material import require_material, vectors_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A time inside the validity of the DCC material's certificates (its README).
@@ -33,19 +31,12 @@ XML_SIGN = "xml-sign-90B3D51F30010000-ds"
 
 
 def vectors_path() -> Path:
-    configured = os.environ.get("ETMAD_DCC_VECTORS")
-    return Path(configured) if configured else ROOT.parent / "shared" / "vectors" / "dcc"
+    return vectors_folder()
 
 
 def require_vectors() -> Path:
     """The DCC material folder, or skip the test saying where it was looked for."""
-    path = vectors_path()
-    if not (path / "duis" / "schema").is_dir():
-        pytest.skip(
-            f"DCC public test material not found at {path} (set ETMAD_DCC_VECTORS to the "
-            "folder holding duis/, gbcs/ and smki/)"
-        )
-    return path
+    return require_material("duis", "smki")
 
 
 def schema_of(vectors: Path) -> DuisSchema:

@@ -7,12 +7,9 @@ beside the project root. A test that needs them skips, saying where it looked.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from adapters.codecs.gbcs import (
     Command,
@@ -27,6 +24,7 @@ from adapters.codecs.gbcs import (
     decode_view,
 )
 from adapters.crypto.smki import certificate_from_pem_or_der, parse_certificate
+from tests.smki_material import require_material
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,14 +54,7 @@ SUPPLIER_PARTY = "90b3d51f30010000"
 
 def dcc_vectors() -> Path:
     """The DCC test material folder, or skip the test with the reason."""
-    configured = os.environ.get("ETMAD_DCC_VECTORS")
-    folder = Path(configured) if configured else ROOT.parent / "shared" / "vectors" / "dcc"
-    if not (folder / "gbcs").is_dir() or not (folder / "smki").is_dir():
-        pytest.skip(
-            f"DCC test material (gbcs/, smki/) not found at {folder}: set ETMAD_DCC_VECTORS "
-            "to the folder holding duis/, gbcs/ and smki/"
-        )
-    return folder
+    return require_material("gbcs", "smki")
 
 
 def vector_path(name: str) -> Path:

@@ -18,16 +18,28 @@ DCC_TIME = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 Z1_ISSUER = "CN=Z1,OU=07"
 
 
-def dcc_vectors() -> Path:
-    """The DCC test material folder, or skip the test with the reason."""
+def vectors_folder() -> Path:
+    """Where the DCC test material is looked for (it may be absent)."""
     configured = os.environ.get("ETMAD_DCC_VECTORS")
-    folder = Path(configured) if configured else ROOT.parent / "shared" / "vectors" / "dcc"
-    if not (folder / "smki").is_dir():
+    return Path(configured) if configured else ROOT.parent / "shared" / "vectors" / "dcc"
+
+
+def require_material(*parts: str) -> Path:
+    """The DCC test material folder holding ``parts`` (e.g. ``"gbcs"``), or skip the test with
+    the reason and where it looked."""
+    folder = vectors_folder()
+    missing = [part for part in parts if not (folder / part).is_dir()]
+    if missing:
         pytest.skip(
-            f"DCC test material not found at {folder} (set ETMAD_DCC_VECTORS to the folder "
-            "holding smki/, duis/ and gbcs/)"
+            f"DCC test material ({', '.join(p + '/' for p in missing)}) not found at {folder}: "
+            "set ETMAD_DCC_VECTORS to the folder holding duis/, gbcs/ and smki/"
         )
     return folder
+
+
+def dcc_vectors() -> Path:
+    """The DCC test material folder, or skip the test with the reason."""
+    return require_material("smki")
 
 
 def smki() -> Path:
