@@ -19,8 +19,8 @@ from domain.smki import Certificate, KeyUsage, OrganisationCertificate, RemotePa
 class SignatureEncoding(enum.StrEnum):
     """How an ECDSA P-256 signature is returned."""
 
-    RAW = "raw"  # 64 bytes r||s, as GBCS carries it
-    DER = "der"  # ASN.1 ECDSA-Sig-Value, as XML-DSig and CMS carry it
+    RAW = "raw"  # 64 bytes r||s, as GBCS and DUIS XML-DSig SignatureValue carry it
+    DER = "der"  # ASN.1 ECDSA-Sig-Value, as X.509 certificates and CMS carry it
 
 
 class UnknownKey(LookupError):  # noqa: N818 — reads as the fact it reports

@@ -418,7 +418,11 @@ def test_readfw_response_signer_fails_confirm_validity_against_the_z1_oca(vector
     assert not report.ok
     assert report.validity is not None
     assert report.validity.code is ValidityCode.BAD_SIGNATURE
-    assert [f.code for f in report.failures] == ["SIGNER_NOT_VALID"]
+    # Its role is written in decimal (OU=137), so it is not an Organisation Certificate either.
+    assert [f.code for f in report.failures] == [
+        "SIGNER_NOT_ORGANISATION_CERTIFICATE",
+        "SIGNER_NOT_VALID",
+    ]
 
 
 def test_the_bad_signature_is_refused_with_the_reason(vectors, schema, z1):

@@ -281,6 +281,8 @@ def test_a_revocation_list_round_trips_and_loads(tmp_path):
     [
         [],
         {"format": "etmad-revocation-list", "version": 2, "revoked": []},
+        {"format": "etmad-revocation-list", "version": True, "revoked": []},
+        {"format": "etmad-revocation-list", "version": 1.0, "revoked": []},
         {"format": "other", "version": 1, "revoked": []},
         {"format": "etmad-revocation-list", "version": 1, "revoked": {}},
         {"format": "etmad-revocation-list", "version": 1, "revoked": [], "extra": 1},

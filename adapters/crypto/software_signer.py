@@ -6,8 +6,8 @@ signatures ECDSA with SHA-256 (DOMAIN.md 6). A key is named by a *handle* chosen
 added; nothing returns a private key.
 
 RAW signatures are 64 bytes, r then s, each big-endian on 32 bytes: the form GBCS carries after
-the 0x40 tag of a Signed Pre-Command. DER signatures are the ASN.1 ``ECDSA-Sig-Value`` that
-XML-DSig (after its own conversion) and X.509 carry.
+the 0x40 tag of a Signed Pre-Command, and DUIS XML-DSig carries in SignatureValue. DER
+signatures are the ASN.1 ``ECDSA-Sig-Value`` that X.509 certificates and CMS carry.
 """
 
 from __future__ import annotations

@@ -401,6 +401,7 @@ def revocation_list_from_json(
     if not (
         isinstance(document, dict)
         and document.get("format") == REVOCATION_FORMAT
+        and type(document.get("version")) is int
         and document.get("version") == REVOCATION_VERSION
         and isinstance(document.get("revoked"), list)
         and set(document) == {"format", "version", "revoked"}

@@ -8,7 +8,9 @@ the report); it raises only when the bytes cannot be read as XML at all (``INVAL
 2. the signature: DUIS profile, signer resolved from KeyInfo ``X509IssuerSerial`` through the
    trust store, signature value verified with that certificate's key (``SIGNATURE_MISSING``,
    ``SIGNATURE_PROFILE``, ``UNKNOWN_SIGNER``, ``SIGNATURE_INVALID``);
-3. SMKI Confirm Validity of the signer's certificate at the time given (``SIGNER_NOT_VALID``,
+3. the signer is an SMKI Organisation Certificate, with a Remote Party Role and an Entity
+   Identifier (``SIGNER_NOT_ORGANISATION_CERTIFICATE``);
+4. SMKI Confirm Validity of the signer's certificate at the time given (``SIGNER_NOT_VALID``,
    with the Confirm Validity code: ``EXPIRED``, ``UNTRUSTED_ISSUER``, ...).
 
 It does not judge whether the signer's Remote Party Role suits the message (xmlSign for a
@@ -37,6 +39,7 @@ from domain.errors import InvalidIdentifier
 from domain.smki import Certificate, OrganisationCertificate, Validity
 
 SIGNER_NOT_VALID: Final = "SIGNER_NOT_VALID"
+SIGNER_NOT_ORGANISATION_CERTIFICATE: Final = "SIGNER_NOT_ORGANISATION_CERTIFICATE"
 
 ConfirmValidity = Callable[
     [Certificate | OrganisationCertificate, datetime, CertificateAuthority], Validity
@@ -195,6 +198,17 @@ def verify_document(
             certificate, signer, not_organisation = resolve_signer(key_info, authority)
     except DuisError as e:
         failures.append(Failure(e.code, e.message))
+    if certificate is not None and signer is None:
+        # The signer must be a party: an SMKI Organisation Certificate with a Remote Party Role
+        # and an Entity Identifier (DOMAIN.md 6). A certificate that fails that profile is
+        # reported, and the document is not accepted on its signature.
+        failures.append(
+            Failure(
+                SIGNER_NOT_ORGANISATION_CERTIFICATE,
+                f"signer {certificate.certificate_id} is not an SMKI Organisation Certificate: "
+                f"{not_organisation}",
+            )
+        )
     if certificate is not None:
         confirm = confirm_validity or _default_confirm()
         validity = confirm(signer or certificate, at, authority)
