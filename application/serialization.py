@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import types
 import typing
 from datetime import UTC, datetime, timedelta
@@ -33,10 +34,38 @@ def format_time(value: datetime) -> str:
 
 
 def format_duration(value: timedelta) -> str:
-    """ISO-8601 duration: whole days as ``P7D``, anything else in seconds (``PT90S``)."""
+    """ISO-8601 duration: whole days as ``P7D``, anything else in exact seconds (``PT90S``,
+    ``PT1.5S``, ``PT-0.000001S``); ``parse_duration`` reads both back to the same value."""
     if value.seconds == 0 and value.microseconds == 0:
         return f"P{value.days}D"
-    return f"PT{value.total_seconds():g}S"
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), 1_000_000)
+    text = f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
+    return f"PT{sign}{text}S"
+
+
+_DURATION = re.compile(
+    r"P(?P<days>-?[0-9]+)D|PT(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]{1,6}))?S"
+)
+
+
+def parse_duration(text: object) -> timedelta:
+    """Read a duration in the canonical form ``format_duration`` writes, and only that."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise SerialisationError(f"{text!r} is not a duration such as P7D or PT90S")
+    try:
+        if match["days"] is not None:
+            value = timedelta(days=int(match["days"]))
+        else:
+            micros = int(match["whole"]) * 1_000_000 + int((match["frac"] or "").ljust(6, "0"))
+            value = timedelta(microseconds=-micros if match["sign"] else micros)
+    except OverflowError:
+        raise SerialisationError(f"duration {text!r} is out of range") from None
+    if format_duration(value) != text:
+        raise SerialisationError(f"duration {text!r} is not in its canonical form")
+    return value
 
 
 def to_primitive(value: object) -> JSON:  # noqa: PLR0911 — one arm per kind of value
@@ -119,6 +148,8 @@ def from_primitive(tp: Any, data: Any) -> Any:  # noqa: ANN401, C901, PLR0911, P
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise SerialisationError(f"time {data!r} has no UTC offset")
         return parsed
+    if tp is timedelta:
+        return parse_duration(data)
     if tp is bool:
         if not isinstance(data, bool):
             raise SerialisationError(f"expected true/false, found {data!r}")

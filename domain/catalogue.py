@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from domain import device, device_model
+from domain import device, device_model, migration
 from domain.events import DomainEvent
 
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (*device.EVENTS, *device_model.EVENTS)
+EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+    *device.EVENTS,
+    *device_model.EVENTS,
+    *migration.EVENTS,
+)

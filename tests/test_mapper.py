@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from application.mapper import Envelope, EventMapper, EventTypeRegistry, Upcaster
 from application.serialization import canonical_json, to_primitive
-from domain import device, device_model
+from domain import device, device_model, migration
 from domain.catalogue import EVENT_TYPES
 from domain.device import TechnicalIssueRaised
 from domain.device_model import ProvingEvidenceRecorded
 from domain.events import DomainEvent
+from domain.failures import FailureCause
 from domain.identifiers import (
     EUI64,
     MPAN,
@@ -33,6 +34,7 @@ from domain.identifiers import (
     DeviceModelKey,
     mpan_check_digit,
 )
+from domain.retry_policy import RetryPolicy
 
 TYPE_NAME = re.compile(r"etmad\.[a-z_]+\.[A-Z][A-Za-z0-9]*\.v[0-9]+")
 UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00")
@@ -67,12 +69,23 @@ LEAF_STRATEGIES: dict[object, st.SearchStrategy[Any]] = {
     ),
     MPAN: st.text(alphabet="0123456789", min_size=12, max_size=12).map(_valid_mpan),
     MPRN: st.builds(MPRN, st.text(alphabet="0123456789", min_size=6, max_size=10)),
+    timedelta: st.timedeltas(),
+    # A policy validates itself (a version, at least one non-negative delay, a window).
+    RetryPolicy: st.builds(
+        RetryPolicy,
+        version=st.text(min_size=1).filter(lambda s: bool(s.strip())),
+        effective_from=utc_times,
+        retryable=st.frozensets(st.sampled_from(FailureCause)),
+        backoff=st.lists(st.timedeltas(min_value=timedelta(0)), min_size=1, max_size=4).map(tuple),
+        window=st.timedeltas(min_value=timedelta(microseconds=1)),
+        max_attempts=st.none() | st.integers(min_value=1, max_value=2**31),
+    ),
 }
 
 
 def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
-    """A strategy for values of an annotated type: leaves, enums, Optional/unions, and attrs
-    classes field by field (events included), so a new event class needs no code here."""
+    """A strategy for values of an annotated type: leaves, enums, Optional/unions, tuples, and
+    attrs classes field by field (events included), so a new event class needs no code here."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return st.one_of(
@@ -80,6 +93,11 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         )
     if tp in LEAF_STRATEGIES:
         return LEAF_STRATEGIES[tp]
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+        return st.tuples(*(strategy_for(a) for a in args))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(list(tp))
     if isinstance(tp, type) and attrs.has(tp):
@@ -122,7 +140,7 @@ def test_every_event_type_has_a_strategy_and_a_stable_name():
         if cls.__module__.startswith("domain.") and cls.__dict__.get("TYPE")
     }
     assert defined == set(EVENT_TYPES)
-    assert set(EVENT_TYPES) == {*device.EVENTS, *device_model.EVENTS}
+    assert set(EVENT_TYPES) == {*device.EVENTS, *device_model.EVENTS, *migration.EVENTS}
 
 
 def _mapper(registry: EventTypeRegistry | None = None) -> EventMapper:
