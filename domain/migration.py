@@ -77,7 +77,7 @@ from domain.retry_policy import (
     next_step_after_failure,
 )
 
-COUNTER_LIMIT: Final = 1 << 64  # GBCS originator counters are 64-bit
+COUNTER_LIMIT: Final = 1 << 63  # GBCS counters and sequence numbers are 0..2^63-1 (DOMAIN.md 6)
 SERVICE_PROVIDERS: Final = frozenset(CosParty)  # 6.1(c)(iv): the ECoS and the TCoS one
 
 
@@ -752,7 +752,7 @@ class Migration:
             raise _violation("the Signed Pre-Command is empty", "INVALID_COMMAND")
         if not 0 <= originator_counter < COUNTER_LIMIT:
             raise _violation(
-                f"originator counter {originator_counter} is not a 64-bit counter",
+                f"originator counter {originator_counter} is outside 0..2^63-1 (GBCS)",
                 "INVALID_COUNTER",
             )
         used = self.counters_sent

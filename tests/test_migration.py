@@ -699,7 +699,7 @@ def test_the_originator_counter_must_increase_and_be_a_64_bit_counter():
     story.retry()
     story.through(Step.REPLACEMENT)
     refused("COUNTER_NOT_INCREASING", lambda: story.send(counter=500))
-    refused("INVALID_COUNTER", lambda: story.send(counter=1 << 64))
+    refused("INVALID_COUNTER", lambda: story.send(counter=1 << 63))
     refused("INVALID_COMMAND", lambda: story.send(counter=501, command=b""))
     story.send(counter=501)
     assert story.m.counters_sent == (500, 501)
