@@ -4,7 +4,8 @@ The four steps of one Device's migration talk to three parties: the TCoS Service
 (instruct, review, confirm), the Device (the CS02b transCoSByTransCoS Signed Pre-Command and its
 response, through the DCC's transport), and the ECoS Service Provider (confirm). Each is a port;
 adapters may be real systems or the seeded fleet simulator. Nothing in ``application/`` knows
-which.
+which. A fourth port, ``ReplacementCodec``, builds and signs the GBCS command and reads the
+Device's response, so that the application never touches GBCS or keys.
 
 Time: calls take the business time at which they are made; replies say how long they took
 (``elapsed``), so a caller running on business time can advance it and apply its time-outs.
@@ -18,7 +19,8 @@ from typing import Protocol
 
 import attrs
 
-from domain.identifiers import EUI64
+from domain.failures import DeviceOutcome
+from domain.identifiers import EUI64, CertificateId
 
 
 class ReplyKind(enum.StrEnum):
@@ -91,4 +93,37 @@ class DeviceTransport(Protocol):
         self, device_id: EUI64, command: bytes, at: datetime, *, timeout: timedelta
     ) -> DeviceReply:
         """Send ``command`` (the Command the DCC makes from a Signed Pre-Command) at ``at``."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class ReplacementCommand:
+    """A CS02b transCoSByTransCoS Signed Pre-Command (mode 6, message code 0x0106) signed by
+    the TCoS Party, and the Certificate ID of the ECoS Party certificate it carries for the
+    transitionalCoS cell (DOMAIN.md 3.3 step 3)."""
+
+    command: bytes
+    ecos_certificate: CertificateId
+    originator_counter: int
+
+
+class ReplacementCodec(Protocol):
+    """**Protocol**: builds the 6.1(c)(iii) command and reads the Device's response.
+
+    Promises: ``replacement_command`` signs inside the adapter (through its ``Signer``, with
+    the TCoS Party's key), with ``originator_counter`` as the header's originator counter and
+    the command's authorising sequence number; ``device_outcome`` never raises for a response
+    it cannot read: that is the domain's invalid-response outcome (answered, no usable cells,
+    ``detail`` saying why).
+    """
+
+    def replacement_command(
+        self, device_id: EUI64, *, originator_counter: int, at: datetime
+    ) -> ReplacementCommand:
+        """The Signed Pre-Command putting the ECoS Party's certificate into ``device_id``'s
+        transitionalCoS cell."""
+        ...
+
+    def device_outcome(self, response: bytes, command: ReplacementCommand) -> DeviceOutcome:
+        """The Device's per-cell outcome for ``command``, from its GBCS response bytes."""
         ...

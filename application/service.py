@@ -589,6 +589,15 @@ class EtmadApplication(Application[str]):
     def record_migration_started(self, *, device_id: EUI64, at: datetime) -> Outcome:
         """Count a Device's migration against its model's Bulk gate (1.6, section 2). Refused
         for an Ineligible Device (1.4: the DCC shall not attempt to migrate it)."""
+        uow = UnitOfWork(self)
+        eligibility = self.count_migration_start(uow, device_id=device_id, at=at)
+        return Outcome(uow.commit(), eligibility)
+
+    def count_migration_start(
+        self, uow: UnitOfWork, *, device_id: EUI64, at: datetime
+    ) -> Eligibility:
+        """``record_migration_started`` inside the caller's unit of work (the migration runner
+        saves the model's ``MigrationStarted`` with the Migration's ``SeriesStarted``)."""
         at = utc(at)
         eligibility = self.assess_eligibility(device_id, at)
         if not eligibility.eligible:
@@ -599,7 +608,6 @@ class EtmadApplication(Application[str]):
                 code="DEVICE_INELIGIBLE",
                 clause=clauses.ETMAD_1_4,
             )
-        uow = UnitOfWork(self)
         device = self._device(uow, device_id)
         model = self._model(uow, self.effective_model(device, uow=uow))
         standing = self.load(model.aggregate_id, DeviceModel.create, as_of=at)
@@ -610,7 +618,7 @@ class EtmadApplication(Application[str]):
             standing=standing,
         )
         uow.record(model.aggregate_id, DeviceModel.create, event)
-        return Outcome(uow.commit(), eligibility)
+        return eligibility
 
     # --- in-process policies ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import attrs
 
 from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
 from domain.eligibility import EligibilityParameters
+from domain.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy
 
 
 @attrs.frozen(kw_only=True)
@@ -18,12 +19,15 @@ class Settings:
       be migrated before the 1.6 decision; at most 300 (section 2).
     - ``auto_authorise_bulk``: record the 1.6 decision by policy when 6.1(b) evidence appears.
     - ``mpan_check_digit``: verify MPAN check digits (``False`` accepts DCC test MPANs).
+    - ``retry_policy``: the ECoS Migration Error Handling and Retry Approach in force (1.7,
+      7.1); frozen onto each series of attempts when it starts.
     """
 
     eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
     bulk_migration_number: int = attrs.field(default=BULK_MIGRATION_CEILING)
     auto_authorise_bulk: bool = True
     mpan_check_digit: bool = True
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:
