@@ -6,11 +6,14 @@ codec (``application.migration_ports``). Business time moves on by each reply's 
 
 Each step's events are saved in their own unit of work as soon as its external call has
 returned, so a crash between steps loses nothing already done and a rerun continues from
-``Migration.current_step``. A failed step is saved with the frozen policy's decision after it
-(a retry at a time, or the end of the series). The replacement's success is saved with the
-Device's ``CredentialsReplaced`` (party ECoS, the ECoS certificate's Certificate ID): the Device
-holds the ECoS Party's credentials from then on, whatever step (iv) says. The last confirmation
-is saved with ``MigrationCompleted``.
+``Migration.current_step``. The replacement command is the exception: it is saved *before* it
+is sent (write-ahead), so a crash during the send leaves its counter recorded; a rerun that finds
+it in flight reconciles through the Service Providers' confirmations instead of sending again.
+A failed step is saved with the frozen policy's decision after it (a retry at a time, or the
+end of the series). The replacement's success is saved with the Device's
+``CredentialsReplaced`` (party ECoS, the ECoS certificate's Certificate ID): the Device holds
+the ECoS Party's credentials from then on, whatever step (iv) says. The last confirmation is
+saved with ``MigrationCompleted``.
 """
 
 from __future__ import annotations
@@ -224,22 +227,28 @@ class MigrationRunner:
     def _replace(
         self, migration: Migration, now: datetime
     ) -> tuple[tuple[Envelope, ...], datetime]:
+        """Step (iii), write-ahead: ``ReplacementCommandSent`` (the counter, the ECoS
+        Certificate ID, the command's SHA-256) is saved in its own unit of work *before* the
+        send, and the outcome after it returns. A command found in flight (a run stopped
+        during the send) is reconciled, never sent again (``_reconcile``)."""
         device_id = migration.device_id
         if migration.replacement_in_flight:
-            # A run stopped after the command was recorded and before its outcome was: the
-            # outcome is unknown, which the policy treats as no response.
-            lost = DeviceOutcome(
-                kind=ReplyKind.NO_RESPONSE,
-                detail="the outcome of the command sent was not recorded (interrupted run)",
-            )
-            done, _ = self._save(
-                device_id,
-                lambda m, _: self._then(m, m.record_replacement_outcome(at=now, outcome=lost), now),
-            )
-            return done, now
+            return self._reconcile(migration, now)
         counter = max((*migration.counters_sent, _microseconds(now))) + 1
         command = self.codec.replacement_command(device_id, originator_counter=counter, at=now)
         sent_at = now
+
+        def intend(m: Migration, _: UnitOfWork) -> list[DomainEvent]:
+            return [
+                m.record_replacement_sent(
+                    at=sent_at,
+                    originator_counter=command.originator_counter,
+                    ecos_certificate=command.ecos_certificate,
+                    signed_pre_command=command.command,
+                )
+            ]
+
+        intended, _ = self._save(device_id, intend)
         reply = self.transport.send(device_id, command.command, now, timeout=self.device_timeout)
         now += reply.elapsed
         if reply.kind.value == ReplyKind.ANSWERED.value and reply.response is not None:
@@ -248,29 +257,68 @@ class MigrationRunner:
             outcome = DeviceOutcome(kind=ReplyKind.ANSWERED, detail="an answer without bytes")
         else:
             outcome = DeviceOutcome(kind=ReplyKind(reply.kind.value), detail=reply.detail)
+        done = self._record_outcome(device_id, outcome, now)
+        return (*intended, *done), now
+
+    def _reconcile(
+        self, migration: Migration, now: datetime
+    ) -> tuple[tuple[Envelope, ...], datetime]:
+        """A run stopped during the send: the command recorded may or may not have reached
+        the Device. Sending another would be blind, so the Service Providers are asked first,
+        ECoS then TCoS, with 6.1(c)(iv) semantics (they confirm only when the Device holds
+        the ECoS Party's credentials). A confirmation: the command took effect (``RECONCILED``,
+        a success, saved with the Device's ``CredentialsReplaced``; the run goes on to (iv)).
+        None: the outcome stays unknown (``INTERRUPTED``, a no response with sub-code
+        ``interrupted``) and the frozen policy decides; a retry sends a new command with a
+        higher counter."""
+        command = migration.current_series.attempt.command
+        assert command is not None  # noqa: S101 — in flight
+        heard: list[str] = []
+        kind = ReplyKind.INTERRUPTED
+        for party in CONFIRMATION_ORDER:
+            provider = self.ecos if party is CosParty.ECOS else self.tcos
+            reply = provider.confirm(migration.device_id, now)
+            now += reply.elapsed
+            response = _provider_response(reply)
+            said = f": {response.reason}" if response.reason else ""
+            if response.succeeded:
+                heard.append(f"the {party} Service Provider confirmed")
+                kind = ReplyKind.RECONCILED
+                break
+            heard.append(f"the {party} Service Provider: {response.kind}, not confirmed{said}")
+        verdict = (
+            "confirmed after an interrupted send"
+            if kind is ReplyKind.RECONCILED
+            else "the outcome of an interrupted send is unknown"
+        )
+        outcome = DeviceOutcome(
+            kind=kind,
+            detail=f"{verdict} (counter {command.originator_counter}): " + "; ".join(heard),
+        )
+        return self._record_outcome(migration.device_id, outcome, now), now
+
+    def _record_outcome(
+        self, device_id: EUI64, outcome: DeviceOutcome, at: datetime
+    ) -> tuple[Envelope, ...]:
+        """The replacement's outcome in one unit of work: with the policy's decision after a
+        failure, or with the Device's ``CredentialsReplaced`` (ECoS) after a success."""
 
         def decide(m: Migration, uow: UnitOfWork) -> list[DomainEvent]:
-            sent = m.record_replacement_sent(
-                at=sent_at,
-                originator_counter=command.originator_counter,
-                ecos_certificate=command.ecos_certificate,
-                signed_pre_command=command.command,
-            )
-            m = m.apply(sent, m.version + 1)
-            recorded = m.record_replacement_outcome(at=now, outcome=outcome)
-            if recorded.failure is None:
+            recorded = m.record_replacement_outcome(at=at, outcome=outcome)
+            sent = m.current_series.attempt.command
+            if recorded.failure is None and sent is not None:
                 device = self._device(uow, device_id)
                 replaced = device.replace_credentials(
-                    at=now,
+                    at=at,
                     party=CosParty.ECOS,
-                    certificate=command.ecos_certificate,
+                    certificate=sent.ecos_certificate,
                     model=self.app.effective_model(device, uow=uow),
                 )
                 uow.record(device.aggregate_id, Device.create, replaced)
-            return [sent, *self._then(m, recorded, now)]
+            return self._then(m, recorded, at)
 
         done, _ = self._save(device_id, decide)
-        return done, now
+        return done
 
     def _confirm(
         self, migration: Migration, now: datetime

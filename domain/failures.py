@@ -64,6 +64,12 @@ class ReplyKind(enum.StrEnum):
     ANSWERED = "answered"  # a reply arrived; its content says whether the step succeeded
     NO_RESPONSE = "no_response"  # nothing arrived within the time-out
     UNAVAILABLE = "unavailable"  # the party or the transport refused the call (an outage)
+    # Only for the Device's outcome of step (iii) after a send that was interrupted (the run
+    # stopped after ``ReplacementCommandSent`` was saved and before any reply was recorded),
+    # decided on resume by asking the Service Providers (6.1(c)(iv) semantics) instead of
+    # sending again:
+    RECONCILED = "reconciled"  # a Service Provider confirmed the Device holds the ECoS creds
+    INTERRUPTED = "interrupted"  # none confirmed: the outcome is unknown, as a no response
 
 
 class GbcsStatus(enum.IntEnum):
@@ -191,7 +197,12 @@ class DeviceOutcome:
     or no response, or an unavailable transport. An answer the application could not decode,
     or one without an outcome for the transitionalCoS cell, is recorded as answered with the
     cells it had (none if undecodable) and ``detail`` saying why; it classifies as
-    ``REPLACEMENT_INVALID_RESPONSE``."""
+    ``REPLACEMENT_INVALID_RESPONSE``.
+
+    After an interrupted send the outcome is decided on resume without a reply from the
+    Device: ``RECONCILED`` (no cells; a Service Provider confirmed that the Device holds the
+    ECoS Party's credentials, so the command took effect: a success) or ``INTERRUPTED`` (none
+    confirmed: ``REPLACEMENT_NO_RESPONSE``, cause ``no_response``, sub-code ``interrupted``)."""
 
     kind: ReplyKind
     cells: tuple[CellStatus, ...] = ()
@@ -201,6 +212,28 @@ class DeviceOutcome:
     def succeeded(self) -> bool:
         return classify_replacement(self) is None
 
+
+#: The sub-code of a replacement whose send was interrupted and that no Service Provider then
+#: confirmed (cause ``no_response``: the retry policy treats it as the Device not answering).
+INTERRUPTED_SUB_CODE: Final = "interrupted"
+
+_UNANSWERED_REPLACEMENT: Final[dict[ReplyKind, tuple[FailureCode, FailureCause, str]]] = {
+    ReplyKind.NO_RESPONSE: (
+        FailureCode.REPLACEMENT_NO_RESPONSE,
+        FailureCause.NO_RESPONSE,
+        FailureCause.NO_RESPONSE.value,
+    ),
+    ReplyKind.INTERRUPTED: (
+        FailureCode.REPLACEMENT_NO_RESPONSE,
+        FailureCause.NO_RESPONSE,
+        INTERRUPTED_SUB_CODE,
+    ),
+    ReplyKind.UNAVAILABLE: (
+        FailureCode.REPLACEMENT_UNAVAILABLE,
+        FailureCause.UNAVAILABLE,
+        FailureCause.UNAVAILABLE.value,
+    ),
+}
 
 # --- classification -------------------------------------------------------------------------
 
@@ -281,20 +314,12 @@ def classify_replacement(outcome: DeviceOutcome) -> StepFailure | None:
             step=Step.REPLACEMENT, code=code, cause=cause, sub_code=sub_code, detail=detail
         )
 
-    if outcome.kind is ReplyKind.NO_RESPONSE:
-        return failure(
-            FailureCode.REPLACEMENT_NO_RESPONSE,
-            FailureCause.NO_RESPONSE,
-            FailureCause.NO_RESPONSE.value,
-            outcome.detail,
-        )
-    if outcome.kind is ReplyKind.UNAVAILABLE:
-        return failure(
-            FailureCode.REPLACEMENT_UNAVAILABLE,
-            FailureCause.UNAVAILABLE,
-            FailureCause.UNAVAILABLE.value,
-            outcome.detail,
-        )
+    if outcome.kind is ReplyKind.RECONCILED:
+        return None  # the Service Providers confirmed what the Device holds (6.1(c)(iv))
+    unanswered = _UNANSWERED_REPLACEMENT.get(outcome.kind)
+    if unanswered is not None:
+        code, cause, sub_code = unanswered
+        return failure(code, cause, sub_code, outcome.detail)
     failed = {c.status for c in outcome.cells if c.status is not GbcsStatus.SUCCESS}
     if failed:
         status = next(s for s in STATUS_PRECEDENCE if s in failed)
@@ -331,6 +356,7 @@ def taxonomy() -> tuple[tuple[FailureCode, FailureCause, str], ...]:
     ]
     rows += [
         (FailureCode.REPLACEMENT_NO_RESPONSE, FailureCause.NO_RESPONSE, "no_response"),
+        (FailureCode.REPLACEMENT_NO_RESPONSE, FailureCause.NO_RESPONSE, INTERRUPTED_SUB_CODE),
         (FailureCode.REPLACEMENT_UNAVAILABLE, FailureCause.UNAVAILABLE, "unavailable"),
         (
             FailureCode.REPLACEMENT_INVALID_RESPONSE,

@@ -31,9 +31,17 @@ from application.service import EtmadApplication
 from application.settings import Settings
 from domain.device import device_aggregate_id
 from domain.errors import RuleViolation
-from domain.failures import FailureCause, FailureCode, GbcsStatus, Step
+from domain.failures import (
+    DeviceOutcome,
+    FailureCause,
+    FailureCode,
+    GbcsStatus,
+    ReplyKind,
+    Step,
+    classify_replacement,
+)
 from domain.identifiers import EUI64, CertificateId, CosParty, DeviceType, SmetsGeneration
-from domain.migration import MigrationStatus, SeriesEnding
+from domain.migration import MigrationStatus, ReplacementOutcomeRecorded, SeriesEnding
 from domain.retry_policy import DEFAULT_RETRY_POLICY
 from tests.conftest import AppFactory
 from tests.simulator_support import DEVICE, HEALTHY, T0, TCOS_PARTY, material
@@ -305,10 +313,31 @@ class CrashingTransport:
         raise RuntimeError(f"crash sending to {device_id}")
 
 
-def test_a_crash_between_steps_keeps_what_was_done_and_a_rerun_continues(make_app: AppFactory):
+class CountingTransport:
+    """The simulated transport, counting sends; with ``crash_after_delivery`` its process dies
+    once the command has reached the Device, before the reply is back."""
+
+    def __init__(self, real: SimulatedDeviceTransport, *, crash_after_delivery: bool) -> None:
+        self.real = real
+        self.crash_after_delivery = crash_after_delivery
+        self.sends = 0
+
+    def send(self, device_id: EUI64, command: bytes, at: Any, *, timeout: timedelta) -> Any:
+        self.sends += 1
+        reply = self.real.send(device_id, command, at, timeout=timeout)
+        if self.crash_after_delivery:
+            self.crash_after_delivery = False
+            raise RuntimeError(f"crash after delivering to {device_id}")
+        return reply
+
+
+def _types(app: EtmadApplication, aggregate_id: str) -> list[str]:
+    return [e.type for e in app.stored(aggregate_id)]
+
+
+def test_the_command_is_recorded_before_it_is_sent(make_app: AppFactory):
     w = world(make_app())
     w.device()
-    real = w.runner.transport
     w.runner.start(DEVICE, START)
     w.runner.transport = CrashingTransport()
     with pytest.raises(RuntimeError):
@@ -316,12 +345,81 @@ def test_a_crash_between_steps_keeps_what_was_done_and_a_rerun_continues(make_ap
     migration = w.runner.migration(DEVICE)
     assert migration is not None
     assert migration.current_step is Step.REPLACEMENT
-    w.runner.transport = real
+    assert migration.replacement_in_flight  # the counter used is on record
+    assert len(migration.counters_sent) == 1
+    assert _types(w.app, f"migration:{DEVICE}")[-1].endswith("ReplacementCommandSent.v1")
+
+
+def test_a_crash_after_delivery_is_reconciled_through_the_confirmations(make_app: AppFactory):
+    w = world(make_app())
+    w.device()
+    w.runner.start(DEVICE, START)
+    transport = CountingTransport(w.transport, crash_after_delivery=True)
+    w.runner.transport = transport
+    with pytest.raises(RuntimeError):
+        w.runner.run(DEVICE, START)
+    assert w.fleet.holds_ecos_credential(DEVICE)  # it reached the Device
+    assert w.app.device(DEVICE).cos_party is CosParty.TCOS  # unrecorded so far
+    rerun = w.runner.run(DEVICE, START)
+    assert w.progress(rerun).status is MigrationStatus.SUCCEEDED
+    assert transport.sends == 1  # no second command
+    types = [e.type for e in rerun.events]
+    assert not any("ReplacementCommandSent" in t or "TcosInstructed" in t for t in types)
+    stream = w.app.stored(f"migration:{DEVICE}")
+    outcomes = [e.event for e in stream if isinstance(e.event, ReplacementOutcomeRecorded)]
+    assert len(outcomes) == 1  # success recorded once
+    assert outcomes[0].outcome.kind is ReplyKind.RECONCILED
+    assert outcomes[0].outcome.detail.startswith("confirmed after an interrupted send")
+    assert outcomes[0].failure is None
+    device_types = _types(w.app, device_aggregate_id(DEVICE))
+    assert sum(t.endswith(".CredentialsReplaced.v1") for t in device_types) == 1
+    device = w.app.device(DEVICE)
+    assert device.cos_party is CosParty.ECOS
+    assert device.cos_certificate == w.codec.ecos_certificate_id
+    migration = w.runner.migration(DEVICE)
+    assert migration is not None
+    assert migration.failed_migration is None
+    assert len(migration.counters_sent) == 1
+    assert migration.ecos_certificate == w.codec.ecos_certificate_id
+
+
+def test_a_crash_between_steps_keeps_what_was_done_and_a_rerun_continues(make_app: AppFactory):
+    """The send crashed before delivery: the rerun reconciles, nobody confirms, so it records
+    no response (interrupted); the retry sends a new command with a higher counter."""
+    w = world(make_app())
+    w.device()
+    w.runner.start(DEVICE, START)
+    w.runner.transport = CrashingTransport()
+    with pytest.raises(RuntimeError):
+        w.runner.run(DEVICE, START)
+    transport = CountingTransport(w.transport, crash_after_delivery=False)
+    w.runner.transport = transport
     rerun = w.runner.run(DEVICE, START)
     types = [e.type for e in rerun.events]
     assert not any("TcosInstructed" in t or "TcosReviewed" in t for t in types)
-    assert any("ReplacementCommandSent" in t for t in types)
-    assert w.progress(rerun).status is MigrationStatus.SUCCEEDED
+    assert not any("ReplacementCommandSent" in t for t in types)
+    assert transport.sends == 0  # never sent blindly
+    progress = w.progress(rerun)
+    assert progress.status is MigrationStatus.RETRY_SCHEDULED
+    failed = progress.failed_migration
+    assert failed is not None
+    assert failed.failure_code is FailureCode.REPLACEMENT_NO_RESPONSE
+    assert failed.cause is FailureCause.NO_RESPONSE
+    assert failed.failure_sub_code == "interrupted"
+    assert failed.detail.startswith("the outcome of an interrupted send is unknown")
+    assert w.app.device(DEVICE).cos_party is CosParty.TCOS
+    assert progress.next_retry_at == failed.date_of_last_failure + DEFAULT_RETRY_POLICY.backoff[0]
+    retried = w.runner.retry(DEVICE, progress.next_retry_at)
+    assert w.progress(retried).status is MigrationStatus.SUCCEEDED
+    assert transport.sends == 1
+    migration = w.runner.migration(DEVICE)
+    assert migration is not None
+    counters = migration.counters_sent
+    assert len(counters) == 2
+    assert counters[0] < counters[1]  # strictly increasing
+    device_types = _types(w.app, device_aggregate_id(DEVICE))
+    assert sum(t.endswith(".CredentialsReplaced.v1") for t in device_types) == 1
+    assert w.app.device(DEVICE).cos_party is CosParty.ECOS
 
 
 def _stream(app: EtmadApplication) -> list[bytes]:
@@ -349,3 +447,15 @@ def test_two_runs_with_the_same_seed_give_identical_event_streams(make_app: AppF
             progress = w.progress(w.runner.retry(DEVICE, progress.next_retry_at))
         streams.append(_stream(app))
     assert streams[0] == streams[1]
+
+
+def test_an_interrupted_send_classifies_as_no_response_and_a_reconciled_one_as_success():
+    interrupted = classify_replacement(DeviceOutcome(kind=ReplyKind.INTERRUPTED, detail="x"))
+    assert interrupted is not None
+    assert (interrupted.code, interrupted.cause, interrupted.sub_code) == (
+        FailureCode.REPLACEMENT_NO_RESPONSE,
+        FailureCause.NO_RESPONSE,
+        "interrupted",
+    )
+    assert DEFAULT_RETRY_POLICY.retryable >= {interrupted.cause}
+    assert classify_replacement(DeviceOutcome(kind=ReplyKind.RECONCILED)) is None
