@@ -7,6 +7,7 @@ import attrs
 from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
 from domain.eligibility import EligibilityParameters
 from domain.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy
+from domain.selection import SelectionParameters
 
 
 @attrs.frozen(kw_only=True)
@@ -21,6 +22,10 @@ class Settings:
     - ``mpan_check_digit``: verify MPAN check digits (``False`` accepts DCC test MPANs).
     - ``retry_policy``: the ECoS Migration Error Handling and Retry Approach in force (1.7,
       7.1); frozen onto each series of attempts when it starts.
+    - ``selection``: the daily Device selection (``docs/selection.md``): a programme capacity
+      of 10 000 Devices a day, a pilot of 20 Devices a model before the 1.6 decision (never
+      past the Bulk Migration number), then a ramp-up of 50, 200, 1000 and 5000 a day from
+      days 0, 7, 14 and 28 after it.
     """
 
     eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
@@ -28,6 +33,7 @@ class Settings:
     auto_authorise_bulk: bool = True
     mpan_check_digit: bool = True
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
+    selection: SelectionParameters = attrs.field(factory=SelectionParameters)
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from domain import device, device_model, migration
+from domain import device, device_model, migration, selection
 from domain.events import DomainEvent
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *device.EVENTS,
     *device_model.EVENTS,
     *migration.EVENTS,
+    *selection.EVENTS,
 )

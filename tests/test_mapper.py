@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from application.mapper import Envelope, EventMapper, EventTypeRegistry, Upcaster
 from application.serialization import canonical_json, to_primitive
-from domain import device, device_model, migration
+from domain import device, device_model, migration, selection
 from domain.catalogue import EVENT_TYPES
 from domain.device import TechnicalIssueRaised
 from domain.device_model import ProvingEvidenceRecorded
@@ -55,6 +55,15 @@ def _valid_mpan(first_twelve: str) -> MPAN:
     return MPAN(f"{first_twelve}{mpan_check_digit(first_twelve)}")
 
 
+def _ramp_up(steps: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Gaps and caps as a valid schedule: day 0 first, days strictly increasing."""
+    schedule, day = [(0, 50)], 0
+    for gap, cap in steps:
+        day += gap
+        schedule.append((day, cap))
+    return tuple(schedule)
+
+
 LEAF_STRATEGIES: dict[object, st.SearchStrategy[Any]] = {
     str: st.text(),
     int: st.integers(min_value=-(2**63), max_value=2**63),
@@ -79,6 +88,15 @@ LEAF_STRATEGIES: dict[object, st.SearchStrategy[Any]] = {
         backoff=st.lists(st.timedeltas(min_value=timedelta(0)), min_size=1, max_size=4).map(tuple),
         window=st.timedeltas(min_value=timedelta(microseconds=1)),
         max_attempts=st.none() | st.integers(min_value=1, max_value=2**31),
+    ),
+    # Parameters validate themselves (pilot at most 300; ramp-up from day 0, days increasing).
+    selection.SelectionParameters: st.builds(
+        selection.SelectionParameters,
+        daily_capacity=st.integers(min_value=0, max_value=2**31),
+        pilot_size=st.integers(min_value=0, max_value=300),
+        ramp_up=st.lists(
+            st.tuples(st.integers(min_value=1, max_value=60), st.integers(0, 10_000)), max_size=3
+        ).map(_ramp_up),
     ),
 }
 
@@ -140,7 +158,12 @@ def test_every_event_type_has_a_strategy_and_a_stable_name():
         if cls.__module__.startswith("domain.") and cls.__dict__.get("TYPE")
     }
     assert defined == set(EVENT_TYPES)
-    assert set(EVENT_TYPES) == {*device.EVENTS, *device_model.EVENTS, *migration.EVENTS}
+    assert set(EVENT_TYPES) == {
+        *device.EVENTS,
+        *device_model.EVENTS,
+        *migration.EVENTS,
+        *selection.EVENTS,
+    }
 
 
 def _mapper(registry: EventTypeRegistry | None = None) -> EventMapper:
