@@ -17,6 +17,7 @@ from adapters.bootstrap import (
 from adapters.cli.apply import EXIT_UNREADABLE, UnreadableInputError, apply_lines, read_lines
 from adapters.cli.duis import add_duis_parser, run_duis
 from adapters.cli.gbcs import add_gbcs_parser, run_gbcs
+from adapters.cli.programme import add_programme_parser, run_programme
 from adapters.command_schema import command_schema
 from application.mapper import Envelope, event_record
 from application.service import EtmadApplication, close_application
@@ -44,6 +45,8 @@ examples:
   etmad schema > commands.schema.json  the JSON Schema every command is checked against
   etmad demo --fresh                   load a sample estate into ./var/ and summarise it
   etmad log --limit 20                 the event log in canonical JSON, oldest first
+  etmad programme run --from 2023-08-01 --days 5
+                                       run the migration programme on the simulated fleet
 
 docs/commands.md describes every command; docs/operations.md every setting.
 """
@@ -132,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_duis_parser(sub)
     add_gbcs_parser(sub)
+    add_programme_parser(sub, _add_store)
     return parser
 
 
@@ -203,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one exi
             return run_duis(args)
         if args.verb == "gbcs":
             return run_gbcs(args)
+        if args.verb == "programme":
+            return run_programme(args, _application(args))
     except (ConfigurationError, DomainError) as e:
         print(f"etmad {args.verb}: {e.message} [{e.code}]", file=sys.stderr)
         return EXIT_USAGE

@@ -63,6 +63,7 @@ DEFAULT_NOT_AFTER: Final = datetime(2040, 1, 1, tzinfo=UTC)
 DEFAULT_ENTITY_ID: Final = EUI64(0x90B3D51F30010000)
 DEFAULT_DEVICE_ID: Final = EUI64(0x00DB123456789001)
 _KEY_ID_OCTETS: Final = 8
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _CA_USAGES: Final = frozenset({"keyCertSign", "cRLSign"})
 _USAGE_ARGUMENTS: Final = {
     "digitalSignature": "digital_signature",
@@ -107,8 +108,14 @@ class PkiBuilder:
         *,
         not_before: datetime = DEFAULT_NOT_BEFORE,
         not_after: datetime = DEFAULT_NOT_AFTER,
+        seed: int | None = None,
     ) -> None:
+        """``seed`` makes the PKI reproducible: every key is derived from the seed and its
+        handle, and certificates are signed by deterministic ECDSA (RFC 6979), so the same
+        seed and the same calls issue byte-identical certificates (a simulation's PKI, rebuilt
+        by each process that resumes it). Such keys protect nothing."""
         self.signer = signer if signer is not None else SoftwareSigner()
+        self.seed = seed
         self.not_before = not_before
         self.not_after = not_after
         self._private: dict[str, ec.EllipticCurvePrivateKey] = {}
@@ -243,7 +250,12 @@ class PkiBuilder:
 
     def _new_key(self, handle: str | None) -> tuple[str, ec.EllipticCurvePrivateKey]:
         name = handle or f"test-key-{next(self._handles)}"
-        private = ec.generate_private_key(ec.SECP256R1())
+        if self.seed is None:
+            private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            digest = hashlib.sha256(f"etmad test PKI key/{self.seed}/{name}".encode()).digest()
+            scalar = int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1
+            private = ec.derive_private_key(scalar, ec.SECP256R1())
         self.signer.add_key(
             name,
             private.private_bytes(
@@ -306,7 +318,9 @@ class PkiBuilder:
                 x509.AuthorityKeyIdentifier(_key_id(issuer_key), None, None), critical=False
             )
         )
-        certificate = builder.sign(signing_key, hashes.SHA256())
+        certificate = builder.sign(
+            signing_key, hashes.SHA256(), ecdsa_deterministic=self.seed is not None or None
+        )
         return IssuedCertificate(certificate.public_bytes(serialization.Encoding.DER), handle)
 
 

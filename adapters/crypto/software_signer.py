@@ -39,8 +39,11 @@ class InvalidPrivateKey(DomainError, ValueError):  # noqa: N818 — reads as the
 class SoftwareSigner:
     """Signs with ECDSA P-256 keys it holds in memory (implements ``Signer``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, deterministic: bool = False) -> None:
+        """``deterministic``: sign by deterministic ECDSA (RFC 6979), so the same key and data
+        give the same signature (simulations that must replay byte for byte)."""
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._deterministic = deterministic
 
     @classmethod
     def from_folder(cls, folder: Path | str) -> SoftwareSigner:
@@ -83,7 +86,9 @@ class SoftwareSigner:
         self, key: str, data: bytes, *, encoding: SignatureEncoding = SignatureEncoding.RAW
     ) -> bytes:
         """Sign ``data`` (hashed here with SHA-256) with the key named ``key``."""
-        der = self._key(key).sign(bytes(data), ec.ECDSA(hashes.SHA256()))
+        der = self._key(key).sign(
+            bytes(data), ec.ECDSA(hashes.SHA256(), deterministic_signing=self._deterministic)
+        )
         if SignatureEncoding(encoding) is SignatureEncoding.DER:
             return der
         r, s = decode_dss_signature(der)

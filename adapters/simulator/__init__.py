@@ -1,6 +1,6 @@
 """A seeded fleet simulator: in-memory adapters of the migration ports
-(``application/migration_ports.py``) for tests, and for the demo once the programme runner
-lands (``docs/simulator.md``).
+(``application/migration_ports.py``) for tests and ``etmad programme run``
+(``adapters/simulated_programme.py``, ``docs/simulator.md``).
 
 ::
 

@@ -1,0 +1,138 @@
+"""``etmad programme run --days N --from DATE [--seed S] [--json]``: the migration programme,
+day by day, on the fleet simulator (``adapters/simulated_programme.py``).
+
+Each business day is selected (unless it already was), its Devices started and run, and the
+due retries processed (``application/programme.py``). One line per day goes to standard output
+as soon as the day is done (JSON with ``--json``), a progress line to standard error, and the
+totals at the end. Everything is recorded in the store, so a run that was stopped continues
+where it stopped when run again. Exit 0; 130 when interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Final
+
+from adapters.simulated_programme import build_simulated_programme
+from application.programme import DayReport
+from application.service import EtmadApplication, close_application
+
+EXIT_OK: Final = 0
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+DEFAULT_SEED: Final = 20230705
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_programme_parser(
+    sub: Any,  # noqa: ANN401 — argparse's private subparsers action
+    add_store: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register ``programme`` and its ``run`` action on the ``etmad`` sub-parsers."""
+    programme = sub.add_parser(
+        "programme",
+        help="run the migration programme on the fleet simulator",
+        description="Run the ECoS migration programme (select, start, run, retry) day by day.",
+    )
+    actions = programme.add_subparsers(dest="programme_action", required=True, metavar="ACTION")
+    run = actions.add_parser(
+        "run",
+        help="run business days of the programme on the simulated fleet",
+        description="For each business day from --from: select the day's Devices (unless "
+        "already selected), start and run their migrations, and process the retries due, on a "
+        "seeded simulation of the store's Devices. Resumable: run again to continue. "
+        "Exit 0; 130 when interrupted.",
+    )
+    add_store(run)
+    run.add_argument("--from", dest="start", type=_day, required=True, help="first day")
+    run.add_argument("--days", type=int, default=1, metavar="N", help="how many days (1)")
+    run.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"simulation seed (default {DEFAULT_SEED})"
+    )
+    run.add_argument("--json", action="store_true", help="one JSON object a line")
+
+
+def _line(report: DayReport) -> str:
+    failed = ", ".join(f"{code} {n}" for code, n in sorted(report.failed.items())) or "none"
+    skipped = ", ".join(f"{code} {n}" for code, n in sorted(report.skipped.items())) or "none"
+    reused = "" if report.newly_selected else " (selection reused)"
+    return (
+        f"{report.day.isoformat()}: selected {report.selected}{reused}, started "
+        f"{report.started}, succeeded {report.succeeded}, completed unsuccessfully "
+        f"{report.completed_unsuccessfully}, retries {report.retries}, failed: {failed}; "
+        f"skipped: {skipped}"
+    )
+
+
+def _totals(reports: list[DayReport]) -> dict[str, Any]:
+    failed: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for r in reports:
+        failed.update(r.failed)
+        skipped.update(r.skipped)
+    return {
+        "days": len(reports),
+        "selected": sum(r.selected for r in reports),
+        "started": sum(r.started for r in reports),
+        "succeeded": sum(r.succeeded for r in reports),
+        "completed_unsuccessfully": sum(r.completed_unsuccessfully for r in reports),
+        "retries": sum(r.retries for r in reports),
+        "failed": dict(sorted(failed.items())),
+        "skipped": dict(sorted(skipped.items())),
+        "events": sum(r.events for r in reports),
+    }
+
+
+def run_programme(args: argparse.Namespace, app: EtmadApplication) -> int:
+    """Run ``args.days`` days on ``app`` (closed here); see the module docstring."""
+    if args.days < 0:
+        print("etmad programme run: --days cannot be negative", file=sys.stderr)
+        close_application(app)
+        return EXIT_USAGE
+    reports: list[DayReport] = []
+
+    def on_day(report: DayReport) -> None:
+        reports.append(report)
+        if args.json:
+            print(json.dumps(report.as_dict(), sort_keys=True), flush=True)
+        else:
+            print(_line(report), flush=True)
+        print(
+            f"etmad programme run: day {len(reports)} of {args.days} done "
+            f"({report.day.isoformat()}, {report.events} events)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        programme = build_simulated_programme(app, seed=args.seed)
+        programme.run_days(args.start, args.days, on_day=on_day)
+    except KeyboardInterrupt:
+        print("etmad programme run: interrupted; run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        close_application(app)
+    totals = _totals(reports)
+    if args.json:
+        print(json.dumps({"totals": totals}, sort_keys=True))
+    else:
+        failed = ", ".join(f"{c} {n}" for c, n in totals["failed"].items()) or "none"
+        skipped = ", ".join(f"{c} {n}" for c, n in totals["skipped"].items()) or "none"
+        print(
+            f"total over {totals['days']} days: started {totals['started']}, succeeded "
+            f"{totals['succeeded']}, completed unsuccessfully "
+            f"{totals['completed_unsuccessfully']}, retries {totals['retries']}, "
+            f"failed: {failed}; skipped: {skipped}; {totals['events']} events"
+        )
+    return EXIT_OK

@@ -1,0 +1,194 @@
+"""The migration programme, day by day (ETMAD 6.1; DOMAIN.md 3.7): select, start, run, retry.
+
+``Programme.run_day(day)`` does one business day from what the event log holds:
+
+(a) the day's selection (``select_day``), unless the day was already selected: then the
+    recorded selection (``selection:<YYYY-MM-DD>``) is read back and used;
+(b) each selected Device with no series in progress or succeeded, and none already started
+    from this day's selection, gets a series started (``MigrationRunner.start``); a Device a
+    rule refuses (the Bulk cap reached, no longer eligible, ...) is skipped and counted by
+    the refusal's code — one Device never stops the day;
+(c) each selected Device's series in progress is run from its current step at the day's
+    business time (``MigrationRunner.run``);
+(d) the due retries: every Migration that ever scheduled a retry (its ``RetryScheduled`` in
+    the notification log) is loaded, and retried (``MigrationRunner.retry``) if its retry is
+    still due by the end of the day; a retry that schedules another one due the same day is
+    retried again in a further pass.
+
+Everything is decided from, and recorded in, the event log, so a rerun of a day (after a
+crash, or on purpose) continues where the last run stopped and does nothing twice: a day is
+selected once, a series is started once per selection, and ``run`` carries an attempt on from
+its current step (a replacement command found in flight is reconciled, never resent).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from application.errors import CommandRejected
+from application.mapper import Envelope
+from application.migration import MigrationRunner
+from application.selection import aggregates_with, select_day
+from application.service import EtmadApplication
+from domain.errors import DomainError
+from domain.identifiers import EUI64
+from domain.migration import (
+    MigrationCompleted,
+    MigrationStatus,
+    RetryScheduled,
+    SeriesCompletedUnsuccessfully,
+)
+from domain.selection import DaySelection, Selection, business_time, selection_aggregate_id
+
+#: At most this many passes over the due retries in one day (a guard, never reached by the
+#: default policy, whose shortest back-off is an hour).
+MAX_RETRY_PASSES = 48
+
+
+@attrs.define(kw_only=True)
+class DayReport:
+    """What one run of a business day did (counts of this run only; a rerun counts anew)."""
+
+    day: date
+    newly_selected: bool = False  # False: the day's recorded selection was reused
+    selected: int = 0
+    started: int = 0
+    succeeded: int = 0
+    completed_unsuccessfully: int = 0
+    failed: Counter[str] = attrs.field(factory=Counter)  # recorded failures by failure code
+    retries: int = 0
+    skipped: Counter[str] = attrs.field(factory=Counter)  # refusals by code
+    events: int = 0
+
+    def count(self, events: tuple[Envelope, ...]) -> None:
+        """Count the outcomes among events a use case saved."""
+        self.events += len(events)
+        for envelope in events:
+            event = envelope.event
+            if isinstance(event, MigrationCompleted):
+                self.succeeded += 1
+            elif isinstance(event, SeriesCompletedUnsuccessfully):
+                self.completed_unsuccessfully += 1
+            failure = getattr(event, "failure", None)
+            if failure is not None:
+                self.failed[str(failure.code)] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "newly_selected": self.newly_selected,
+            "selected": self.selected,
+            "started": self.started,
+            "succeeded": self.succeeded,
+            "completed_unsuccessfully": self.completed_unsuccessfully,
+            "failed": dict(sorted(self.failed.items())),
+            "retries": self.retries,
+            "skipped": dict(sorted(self.skipped.items())),
+            "events": self.events,
+        }
+
+
+def _refusal_code(error: Exception) -> str:
+    return str(getattr(error, "code", type(error).__name__))
+
+
+class Programme:
+    """Runs the migration programme day by day on an application and a ``MigrationRunner``."""
+
+    def __init__(self, app: EtmadApplication, runner: MigrationRunner) -> None:
+        if runner.app is not app:
+            raise ValueError("the runner must run on the programme's application")
+        self.app = app
+        self.runner = runner
+
+    def selection(self, day: date) -> DaySelection | None:
+        """The day's recorded selection, if it has one."""
+        return self.app.load(selection_aggregate_id(day), DaySelection.create)
+
+    def run_day(self, day: date) -> DayReport:
+        report = DayReport(day=day)
+        at = business_time(day)
+        ref = selection_aggregate_id(day)
+        recorded = self.selection(day)
+        selected: tuple[EUI64, ...]
+        if recorded is None:
+            outcome = select_day(self.app, day)
+            assert isinstance(outcome.result, Selection)  # noqa: S101 — select_day's result
+            selected = outcome.result.selected
+            report.newly_selected = True
+            report.count(outcome.events)
+        else:
+            selected = recorded.selected
+        report.selected = len(selected)
+        for device_id in selected:
+            self._start(device_id, at, ref, report)
+        for device_id in selected:
+            migration = self.runner.migration(device_id)
+            if migration is not None and migration.in_progress:
+                report.count(self.runner.run(device_id, at).events)
+        self._retries(day, report)
+        return report
+
+    def _start(self, device_id: EUI64, at: datetime, ref: str, report: DayReport) -> None:
+        migration = self.runner.migration(device_id)
+        if migration is not None and (
+            migration.in_progress
+            or migration.succeeded
+            or migration.current_series.selection_ref == ref
+        ):
+            return  # started already (by this day's selection, or another)
+        try:
+            outcome = self.runner.start(device_id, at, selection_ref=ref)
+        except (DomainError, CommandRejected) as e:
+            report.skipped[_refusal_code(e)] += 1
+            return
+        report.started += 1
+        report.count(outcome.events)
+
+    def _retries(self, day: date, report: DayReport) -> None:
+        end = business_time(day + timedelta(days=1))
+        start = business_time(day)
+        for _ in range(MAX_RETRY_PASSES):
+            retried = 0
+            for aggregate_id in aggregates_with(self.app, RetryScheduled.TYPE):
+                device_id = EUI64.parse(aggregate_id.removeprefix("migration:"))
+                migration = self.runner.migration(device_id)
+                if migration is None or migration.status is not MigrationStatus.RETRY_SCHEDULED:
+                    continue
+                due = migration.next_retry_at
+                if due is None or due >= end:
+                    continue
+                try:
+                    outcome = self.runner.retry(device_id, max(due, start))
+                except (DomainError, CommandRejected) as e:
+                    report.skipped[_refusal_code(e)] += 1
+                    continue
+                retried += 1
+                report.retries += 1
+                report.count(outcome.events)
+            if not retried:
+                return
+
+    def run_days(
+        self,
+        start: date,
+        days: int,
+        *,
+        on_day: Callable[[DayReport], None] | None = None,
+    ) -> list[DayReport]:
+        """``run_day`` for ``days`` days from ``start``; ``on_day`` is told each day's report
+        as soon as the day is done."""
+        if days < 0:
+            raise ValueError("a programme runs for zero or more days")
+        reports = []
+        for offset in range(days):
+            report = self.run_day(start + timedelta(days=offset))
+            reports.append(report)
+            if on_day is not None:
+                on_day(report)
+        return reports
