@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, Self, TypeVar, cast
 
 import attrs
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Mapper, ProcessRecorder, Tracking
 from eventsourcing.utils import Environment, EnvType
 
 from application.errors import (
@@ -110,17 +110,21 @@ class UnitOfWork:
     def pending(self) -> tuple[Envelope, ...]:
         return tuple(self._pending)
 
-    def commit(self) -> tuple[Envelope, ...]:
+    def commit(self, tracking: Tracking | None = None) -> tuple[Envelope, ...]:
         """Let the in-process policies react to the new events (their events join this unit
-        of work, and are reacted to in turn), then save everything in one transaction."""
+        of work, and are reacted to in turn), then save everything in one transaction.
+
+        ``tracking`` (a process manager's position in the notification log) is recorded in the
+        same transaction, even when there are no events: the notification it names was
+        processed exactly once, with exactly these consequences."""
         reacted = 0
         while reacted < len(self._pending):
             envelope = self._pending[reacted]
             reacted += 1
             self._app.react(self, envelope)
-        if self._pending:
+        if self._pending or tracking is not None:
             try:
-                self._app.save(*self._pending)
+                self._app.save_processed(self._pending, tracking)
             except IntegrityError as e:
                 raise ConcurrencyConflict(str(e)) from e
         return self.pending
@@ -160,6 +164,27 @@ class EtmadApplication(Application[str]):
         """Only the settings the composition root passes: unlike eventsourcing's default, the
         process environment is not merged in, so stray variables cannot move the store."""
         return Environment(name, dict(env or {}))
+
+    def construct_recorder(self) -> ProcessRecorder:
+        """A process recorder (an application recorder that also records tracking), so a
+        process manager's position in the notification log is saved atomically with the
+        events it caused (``UnitOfWork.commit(tracking=...)``)."""
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)  # noqa: S101 — construct_recorder's
+        return recorder
+
+    def save_processed(self, envelopes: Sequence[Envelope], tracking: Tracking | None) -> None:
+        """Save ``envelopes`` (and ``tracking``, if given) in one transaction."""
+        if tracking is None:
+            self.save(*envelopes)
+            return
+        processing = ProcessingEvent[str](tracking)
+        processing.collect_events(*envelopes)
+        self._record(processing)
 
     def construct_mapper(self) -> Mapper[str]:
         return EventMapper(
