@@ -595,6 +595,21 @@ class EtmadApplication(Application[str]):
         uow.record(state.aggregate_id, Device.create, event)
         return Outcome(uow.commit())
 
+    def record_srv623_failed(
+        self, *, device_id: EUI64, at: datetime, request_id: str, reason: str
+    ) -> Outcome:
+        """A failed SRV 6.23 on the Device (DOMAIN.md 4.2's evidence for a migrated model)."""
+        uow = UnitOfWork(self)
+        state = self._device(uow, device_id)
+        event = state.record_srv623_failure(
+            at=at,
+            request_id=request_id,
+            reason=reason,
+            model=self.effective_model(state, uow=uow),
+        )
+        uow.record(state.aggregate_id, Device.create, event)
+        return Outcome(uow.commit())
+
     def upgrade_firmware(self, *, device_id: EUI64, at: datetime, model: DeviceModelKey) -> Outcome:
         uow = UnitOfWork(self)
         state = self._device(uow, device_id)

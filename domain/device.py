@@ -87,6 +87,19 @@ class Srv623Processed(DomainEvent):
 
 
 @attrs.frozen(kw_only=True)
+class Srv623Failed(DomainEvent):
+    """An SRV 6.23 'CoS Update Security Credentials' sent to the Device failed (the Device
+    rejected or did not execute the update). On an ECoS Device this is the evidence of DOMAIN.md
+    4.2 that a migrated model cannot complete a change of supplier."""
+
+    TYPE = "etmad.device.Srv623Failed.v1"
+    request_id: str
+    model: DeviceModelKey  # the Device Model it happened on (a GPF's: its Comms Hub's)
+    cos_party: CosParty  # the Device's CoS credential when it failed
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class TechnicalIssueRaised(DomainEvent):
     TYPE = "etmad.device.TechnicalIssueRaised.v1"
     issue_id: str
@@ -114,6 +127,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     DeviceConnected,
     CredentialsReplaced,
     Srv623Processed,
+    Srv623Failed,
     TechnicalIssueRaised,
     TechnicalIssueCleared,
     FirmwareUpgraded,
@@ -140,6 +154,16 @@ class ProcessedSrv623:
     at: datetime
     request_id: str
     model: DeviceModelKey
+
+
+@attrs.frozen
+class FailedSrv623:
+    version: int
+    at: datetime
+    request_id: str
+    model: DeviceModelKey
+    cos_party: CosParty
+    reason: str
 
 
 @attrs.frozen
@@ -184,6 +208,7 @@ class Device:
     technical_issues: tuple[TechnicalIssue, ...] = ()
     replacements: tuple[Replacement, ...] = ()
     srv623s: tuple[ProcessedSrv623, ...] = ()
+    failed_srv623s: tuple[FailedSrv623, ...] = ()
     connected: tuple[ConnectedDevice, ...] = ()
     version: int = 0
 
@@ -274,6 +299,14 @@ class Device:
                 assert at is not None  # noqa: S101 — the command always gives a time
                 done = ProcessedSrv623(version, at, event.request_id, event.model)
                 return attrs.evolve(self, srv623s=(*self.srv623s, done), version=version)
+            case Srv623Failed():
+                assert at is not None  # noqa: S101 — the command always gives a time
+                failed = FailedSrv623(
+                    version, at, event.request_id, event.model, event.cos_party, event.reason
+                )
+                return attrs.evolve(
+                    self, failed_srv623s=(*self.failed_srv623s, failed), version=version
+                )
             case TechnicalIssueRaised():
                 assert at is not None  # noqa: S101 — the command always gives a time
                 issue = TechnicalIssue(event.issue_id, event.reason, at)
@@ -392,6 +425,27 @@ class Device:
             raise RuleViolation("an SRV 6.23 needs its request_id", code="INVALID_REQUEST_ID")
         return Srv623Processed(
             occurred_at=utc(at), request_id=request_id, model=model or self.model
+        )
+
+    def record_srv623_failure(
+        self,
+        *,
+        at: datetime,
+        request_id: str,
+        reason: str,
+        model: DeviceModelKey | None = None,
+    ) -> Srv623Failed:
+        """A failed SRV 6.23 on this Device; ``model`` as for ``record_srv623``."""
+        if not request_id.strip():
+            raise RuleViolation("an SRV 6.23 needs its request_id", code="INVALID_REQUEST_ID")
+        if not reason.strip():
+            raise RuleViolation("a failed SRV 6.23 needs its reason", code="INVALID_REASON")
+        return Srv623Failed(
+            occurred_at=utc(at),
+            request_id=request_id,
+            model=model or self.model,
+            cos_party=self.cos_party,
+            reason=reason,
         )
 
     def raise_technical_issue(

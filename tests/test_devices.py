@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from application.settings import Settings
-from domain.identifiers import MPAN, parse_mpxn
+from domain.errors import RuleViolation
+from domain.identifiers import EUI64, MPAN, CosParty, parse_mpxn
 from tests.builders import (
     ECOS_CA,
     LONG_AGO,
@@ -401,6 +402,29 @@ def test_a_replacement_installs_a_different_certificate(run: Runner):
         party="TCoS",
         certificate=cert(1, "TCOS-ISSUER-2"),
     )
+
+
+def test_a_failed_srv623_is_recorded_with_the_credential_it_failed_on(run: Runner):
+    commissioned_device(run, METER, register_model(run))
+    replace_credentials(run, METER, NOW - days(1), party="ECoS")
+    app = run.app
+    app.record_srv623_failed(
+        device_id=EUI64.parse(METER), at=NOW, request_id="SR-9", reason="Device rejected E62301"
+    )
+    device = app.device(EUI64.parse(METER))
+    (failed,) = device.failed_srv623s
+    assert (failed.request_id, failed.cos_party, failed.reason) == (
+        "SR-9",
+        CosParty.ECOS,
+        "Device rejected E62301",
+    )
+    assert failed.model == device.model
+    assert device.srv623s == ()  # a failure is not proving evidence (6.1(b)(ii))
+    with pytest.raises(RuleViolation) as refused:
+        app.record_srv623_failed(
+            device_id=EUI64.parse(METER), at=NOW, request_id="SR-10", reason=" "
+        )
+    assert refused.value.code == "INVALID_REASON"
 
 
 # --- technical issues (1.4(c)) --------------------------------------------------------------
