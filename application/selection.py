@@ -35,26 +35,16 @@ from domain.selection import (
     selection_aggregate_id,
 )
 
-_BATCH = 1000
-
 
 def aggregates_with(app: EtmadApplication, topic: str) -> list[str]:
     """The ids of the aggregates that recorded an event of type ``topic``, in the order of
-    their first such event (read from the notification log)."""
-    seen: dict[str, None] = {}
-    start = 1
-    while True:
-        batch = app.recorder.select_notifications(start=start, limit=_BATCH, topics=[topic])
-        if not batch:
-            return list(seen)
-        for notification in batch:
-            seen.setdefault(str(notification.originator_id), None)
-        start = batch[-1].id + 1
+    their first such event (read from the notification log, incrementally)."""
+    return app.aggregates_with(topic)
 
 
 def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
     candidates = []
-    for aggregate_id in aggregates_with(app, Registered.TYPE):
+    for aggregate_id in app.aggregates_with(Registered.TYPE):
         device = app.load(aggregate_id, Device.create, as_of=at)
         if device is None or device.cos_party is not CosParty.TCOS:
             continue
@@ -78,7 +68,7 @@ def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
 
 def _models(app: EtmadApplication, at: datetime) -> list[ModelFacts]:
     facts = []
-    for aggregate_id in aggregates_with(app, ModelRegistered.TYPE):
+    for aggregate_id in app.aggregates_with(ModelRegistered.TYPE):
         model = app.load(aggregate_id, DeviceModel.create, as_of=at)
         if model is None:
             continue

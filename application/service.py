@@ -9,7 +9,7 @@ business time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self, TypeVar, cast
 
@@ -18,6 +18,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, ProcessRecorder, Tracking
 from eventsourcing.utils import Environment, EnvType
 
+from application.cache import AggregateCache
 from application.errors import (
     CommandRejected,
     ConcurrencyConflict,
@@ -82,18 +83,29 @@ Factory = Callable[[DomainEvent, int], A]
 
 
 class UnitOfWork:
-    """The aggregates one command reads and the events it records, saved together."""
+    """The aggregates one command reads and the events it records, saved together.
+
+    It starts by bringing the application's aggregate cache up to date with the notification
+    log (``AggregateCache.catch_up``), so it decides on the latest states; every write is still
+    checked against the version it was decided on."""
 
     def __init__(self, app: EtmadApplication) -> None:
         self._app = app
         self._states: dict[str, Any] = {}
+        self._factories: dict[str, Factory[Any]] = {}
         self._pending: list[Envelope] = []
         self._recorded_at = app.clock.now()
+        app.catch_up()
 
     def get(self, aggregate_id: str, factory: Factory[A]) -> A | None:
         if aggregate_id not in self._states:
             self._states[aggregate_id] = self._app.load(aggregate_id, factory)
         return cast("A | None", self._states[aggregate_id])
+
+    def adopt(self, state: _Folds, aggregate_id: str) -> None:
+        """Use ``state`` (read by the caller in this run) for ``aggregate_id`` instead of
+        loading it; it is version-checked when saved like any other."""
+        self._states.setdefault(aggregate_id, state)
 
     def record(self, aggregate_id: str, factory: Factory[A], event: DomainEvent | None) -> A | None:
         """Fold ``event`` into the aggregate (creating it from its first event) and keep it."""
@@ -103,6 +115,7 @@ class UnitOfWork:
         version = (state.version if state is not None else 0) + 1
         new_state = factory(event, version) if state is None else state.apply(event, version)
         self._states[aggregate_id] = new_state
+        self._factories.setdefault(aggregate_id, factory)
         self._pending.append(Envelope(aggregate_id, version, self._recorded_at, event))
         return new_state
 
@@ -123,10 +136,22 @@ class UnitOfWork:
             reacted += 1
             self._app.react(self, envelope)
         if self._pending or tracking is not None:
+            written = {e.originator_id for e in self._pending}
             try:
-                self._app.save_processed(self._pending, tracking)
+                ids = self._app.save_processed(self._pending, tracking)
             except IntegrityError as e:
+                self._app.cache.evict(written)
                 raise ConcurrencyConflict(str(e)) from e
+            self._app.cache.saved(self._pending, ids)
+            for envelope in self._pending:
+                if envelope.originator_version == 1:  # created here: all its events are here
+                    key = envelope.originator_id
+                    self._app.cache.put(
+                        key,
+                        self._factories[key],
+                        self._states[key],
+                        (e.event for e in self._pending if e.originator_id == key),
+                    )
         return self.pending
 
 
@@ -159,6 +184,18 @@ class EtmadApplication(Application[str]):
         self.settings = settings or Settings()
         self._registry = EventTypeRegistry(upcasters=upcasters)
         super().__init__(env=dict(env or {}))
+        recorder = self.process_recorder
+        self.cache = AggregateCache(
+            select=lambda start, limit, stop, topics: recorder.select_notifications(
+                start=start, limit=limit, stop=stop, topics=topics
+            ),
+            top=recorder.max_notification_id,
+            decode=self._decode,
+            maxsize=self.settings.aggregate_cache_size,
+        )
+
+    def _decode(self, notification: Any) -> Envelope:  # noqa: ANN401 — a stored event
+        return cast("Envelope", self.mapper.to_domain_event(notification))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the settings the composition root passes: unlike eventsourcing's default, the
@@ -177,14 +214,25 @@ class EtmadApplication(Application[str]):
         assert isinstance(recorder, ProcessRecorder)  # noqa: S101 — construct_recorder's
         return recorder
 
-    def save_processed(self, envelopes: Sequence[Envelope], tracking: Tracking | None) -> None:
-        """Save ``envelopes`` (and ``tracking``, if given) in one transaction."""
+    def save_processed(self, envelopes: Sequence[Envelope], tracking: Tracking | None) -> list[int]:
+        """Save ``envelopes`` (and ``tracking``, if given) in one transaction; returns their
+        notification ids."""
         if tracking is None:
-            self.save(*envelopes)
-            return
-        processing = ProcessingEvent[str](tracking)
-        processing.collect_events(*envelopes)
-        self._record(processing)
+            recordings = self.save(*envelopes)
+        else:
+            processing = ProcessingEvent[str](tracking)
+            processing.collect_events(*envelopes)
+            recordings = self._record(processing)
+        return [r.notification.id for r in recordings]
+
+    def catch_up(self) -> None:
+        """Bring the aggregate cache up to date with the notification log (other writers)."""
+        self.cache.catch_up()
+
+    def aggregates_with(self, topic: str) -> list[str]:
+        """The ids of the aggregates that recorded an event of type ``topic``, in the order of
+        their first such event (from the notification log, read incrementally)."""
+        return self.cache.ids_with(topic)
 
     def construct_mapper(self) -> Mapper[str]:
         return EventMapper(
@@ -209,10 +257,39 @@ class EtmadApplication(Application[str]):
         as_of: datetime | None = None,
     ) -> A | None:
         """Rebuild an aggregate from its events: all of them, up to ``version``, or only the
-        facts whose business time is at or before ``as_of`` (None if it did not exist then)."""
+        facts whose business time is at or before ``as_of`` (None if it did not exist then).
+
+        The latest state is served from the aggregate cache when it holds the aggregate (and,
+        for ``as_of``, when none of its facts is later than ``as_of``)."""
         as_of = None if as_of is None else utc(as_of)
+        if version is not None:
+            return self._replay(self.stored(aggregate_id, version=version), factory, as_of)
+        entry = self.cache.get(aggregate_id, factory)
+        events: list[Envelope] | None = None
+        if entry is None:
+            events = list(self.stored(aggregate_id))
+            latest = self._replay(events, factory, None)
+            if latest is None:
+                return None
+            self.cache.put(aggregate_id, factory, latest, (e.event for e in events))
+            entry = self.cache.get(aggregate_id, factory)
+            assert entry is not None  # noqa: S101 — just kept
+        if as_of is None or entry.latest is None or entry.latest <= as_of:
+            return cast("A", entry.state)
+        known, state = entry.state_as_of(as_of)
+        if not known:
+            if events is None:
+                events = list(self.stored(aggregate_id))
+            state = self._replay(events, factory, as_of)
+            entry.as_of = (as_of, entry.state.version, state)
+        return cast("A | None", state)
+
+    @staticmethod
+    def _replay(
+        events: Iterable[Envelope], factory: Factory[A], as_of: datetime | None
+    ) -> A | None:
         state: A | None = None
-        for envelope in self.stored(aggregate_id, version=version):
+        for envelope in events:
             if not visible_at(envelope.event, as_of):
                 if state is None:
                     return None

@@ -26,6 +26,8 @@ class Settings:
       of 10 000 Devices a day, a pilot of 20 Devices a model before the 1.6 decision (never
       past the Bulk Migration number), then a ramp-up of 50, 200, 1000 and 5000 a day from
       days 0, 7, 14 and 28 after it.
+    - ``aggregate_cache_size``: how many folded aggregates the application keeps in memory
+      (``application/cache.py``; least recently used out first).
     """
 
     eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
@@ -34,6 +36,7 @@ class Settings:
     mpan_check_digit: bool = True
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
     selection: SelectionParameters = attrs.field(factory=SelectionParameters)
+    aggregate_cache_size: int = 1_000_000
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:

@@ -1,0 +1,156 @@
+"""The aggregate cache (``application/cache.py``): what it serves is what a replay gives.
+
+Every load through the cache (latest, as of a business time, after this application's own saves,
+after another application's writes on the same store) must equal a replay of the store; a
+decision taken on a stale state is refused by the version check, and the retry decides on the
+fresh one. Run on memory and SQLite; the two-writer tests need a shared SQLite file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from application.errors import ConcurrencyConflict
+from application.service import EtmadApplication, UnitOfWork
+from application.settings import Settings
+from domain.device import Device, Registered, device_aggregate_id
+from domain.device_model import DeviceModel, model_aggregate_id
+from domain.identifiers import EUI64, DeviceModelKey
+from tests.builders import (
+    LONG_AGO,
+    NOW,
+    commissioned_device,
+    days,
+    eui,
+    iso,
+    register_model,
+)
+from tests.conftest import AppFactory, Runner
+
+
+def replayed(app: EtmadApplication, aggregate_id: str, factory, as_of: datetime | None = None):
+    """The aggregate rebuilt from the store without the cache."""
+    return app._replay(app.stored(aggregate_id), factory, as_of)
+
+
+def key(model: dict[str, str]) -> DeviceModelKey:
+    return DeviceModelKey(**model)
+
+
+def a_story(run: Runner) -> tuple[str, dict[str, str]]:
+    model = register_model(run)
+    meter = commissioned_device(run, eui(1), model)
+    run.ok("RaiseTechnicalIssue", device_id=meter, at=iso(NOW - days(3)), reason="no reads")
+    run.ok("ClearTechnicalIssue", device_id=meter, at=iso(NOW - days(1)), reason="reads again")
+    run.ok("RecordMigrationStarted", device_id=meter, at=iso(NOW))
+    return meter, model
+
+
+def test_cached_loads_equal_a_replay_latest_and_as_of(run: Runner) -> None:
+    meter, model = a_story(run)
+    app = run.app
+    device_id = device_aggregate_id(EUI64.parse(meter))
+    model_id = model_aggregate_id(key(model))
+    for moment in (None, LONG_AGO - days(1), LONG_AGO, NOW - days(1), NOW, NOW + days(5)):
+        for aggregate_id, factory in ((device_id, Device.create), (model_id, DeviceModel.create)):
+            first = app.load(aggregate_id, factory, as_of=moment)
+            again = app.load(aggregate_id, factory, as_of=moment)  # served from the cache
+            assert first == again == replayed(app, aggregate_id, factory, moment)
+    assert app.cache.hits > 0
+
+
+def test_the_cache_follows_this_applications_own_saves(run: Runner) -> None:
+    meter, _ = a_story(run)
+    app = run.app
+    aggregate_id = device_aggregate_id(EUI64.parse(meter))
+    before = app.load(aggregate_id, Device.create)
+    assert before is not None
+    run.ok("RecordDecommissioning", device_id=meter, at=iso(NOW + days(10)))
+    after = app.load(aggregate_id, Device.create)
+    assert after is not None
+    assert after.version == before.version + 1
+    assert after.decommissioned_at is not None
+    assert after == replayed(app, aggregate_id, Device.create)
+
+
+def test_an_aggregate_that_does_not_exist_is_not_remembered(run: Runner) -> None:
+    app = run.app
+    aggregate_id = device_aggregate_id(EUI64.parse(eui(7)))
+    assert app.load(aggregate_id, Device.create) is None
+    commissioned_device(run, eui(7), register_model(run))
+    assert app.load(aggregate_id, Device.create) is not None
+
+
+def test_a_bounded_cache_forgets_the_least_recently_used(make_app: AppFactory) -> None:
+    app = make_app(Settings(aggregate_cache_size=2))
+    run = Runner(app)
+    model = register_model(run)
+    for n in range(1, 5):
+        commissioned_device(run, eui(n), model)
+    assert len(app.cache) <= 2
+    for n in range(1, 5):
+        aggregate_id = device_aggregate_id(EUI64.parse(eui(n)))
+        assert app.load(aggregate_id, Device.create) == replayed(app, aggregate_id, Device.create)
+
+
+def test_ids_by_event_type_are_read_incrementally_in_first_recorded_order(run: Runner) -> None:
+    model = register_model(run)
+    commissioned_device(run, eui(3), model)
+    assert run.app.aggregates_with(Registered.TYPE) == [device_aggregate_id(EUI64.parse(eui(3)))]
+    commissioned_device(run, eui(1), model)
+    commissioned_device(run, eui(2), model)
+    assert run.app.aggregates_with(Registered.TYPE) == [
+        device_aggregate_id(EUI64.parse(eui(n))) for n in (3, 1, 2)
+    ]
+
+
+# --- two applications on one store (SQLite) -------------------------------------------------
+
+
+@pytest.fixture
+def two(make_app: AppFactory, store_url: str) -> tuple[EtmadApplication, EtmadApplication]:
+    if store_url == "memory:":
+        pytest.skip("two applications share a store only on SQLite (memory: is per process)")
+    return make_app(), make_app()
+
+
+def test_another_writers_events_are_caught_up_before_a_decision(
+    two: tuple[EtmadApplication, EtmadApplication],
+) -> None:
+    first, second = two
+    meter, _ = a_story(Runner(first))
+    aggregate_id = device_aggregate_id(EUI64.parse(meter))
+    assert first.load(aggregate_id, Device.create) is not None  # cached in the first
+    Runner(second).ok("RecordDecommissioning", device_id=meter, at=iso(NOW + days(10)))
+    # A new unit of work catches up: the first application decides on the latest state.
+    state = UnitOfWork(first).get(aggregate_id, Device.create)
+    assert state is not None
+    assert state.decommissioned_at is not None
+    assert state == replayed(second, aggregate_id, Device.create)
+    assert first.aggregates_with(Registered.TYPE) == second.aggregates_with(Registered.TYPE)
+
+
+def test_a_decision_on_a_stale_state_is_refused_and_the_retry_succeeds(
+    two: tuple[EtmadApplication, EtmadApplication],
+) -> None:
+    first, second = two
+    meter, _ = a_story(Runner(first))
+    aggregate_id = device_aggregate_id(EUI64.parse(meter))
+    stale = UnitOfWork(first)  # caught up now; the second writes after this
+    device = stale.get(aggregate_id, Device.create)
+    assert device is not None
+    Runner(second).ok(
+        "RaiseTechnicalIssue", device_id=meter, at=iso(NOW + days(4)), reason="tamper", issue_id="t"
+    )
+    stale.record(aggregate_id, Device.create, device.decommission(NOW + days(10)))
+    with pytest.raises(ConcurrencyConflict):
+        stale.commit()
+    # Nothing of the refused unit of work was saved, and the cache forgot the stale state.
+    assert first.load(aggregate_id, Device.create) == replayed(first, aggregate_id, Device.create)
+    Runner(first).ok("RecordDecommissioning", device_id=meter, at=iso(NOW + days(10)))
+    final = first.load(aggregate_id, Device.create)
+    assert final is not None
+    assert final.decommissioned_at is not None
+    assert [i.issue_id for i in final.technical_issues] == ["t"]
