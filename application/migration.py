@@ -18,8 +18,7 @@ saved with ``MigrationCompleted``.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -30,6 +29,7 @@ from application.migration_ports import (
     DeviceTransport,
     EcosServiceProvider,
     ReplacementCodec,
+    ReplacementCommand,
     ServiceProviderReply,
     TcosServiceProvider,
 )
@@ -37,7 +37,7 @@ from application.service import EtmadApplication, Outcome, UnitOfWork
 from domain import clauses
 from domain.device import Device, device_aggregate_id
 from domain.eligibility import Eligibility, ReasonCode
-from domain.errors import RuleViolation
+from domain.errors import DomainError, RuleViolation
 from domain.events import DomainEvent, utc
 from domain.failures import DeviceOutcome, ProviderResponse, ReplyKind, Step
 from domain.identifiers import EUI64, CosParty
@@ -128,6 +128,36 @@ class MigrationRunner:
         in force (``Settings.retry_policy``) is frozen onto the series."""
         at = utc(at)
         uow = UnitOfWork(self.app)
+        eligibility = self._start(uow, device_id, at, selection_ref)
+        state = uow.get(migration_aggregate_id(device_id), Migration.create)
+        assert state is not None  # noqa: S101 — just recorded
+        return Outcome(uow.commit(), self._progress(state, at, eligibility))
+
+    def start_many(
+        self, device_ids: Sequence[EUI64], at: datetime, selection_ref: str | None = None
+    ) -> Outcome:
+        """``start`` for several Devices in one unit of work. A Device a rule refuses is left
+        out (its refusal is in the result) and the others are started: the result maps each
+        Device to its ``MigrationProgress`` or to the ``DomainError`` that refused it."""
+        at = utc(at)
+        uow = UnitOfWork(self.app)
+        result: dict[EUI64, MigrationProgress | DomainError] = {}
+        for device_id in dict.fromkeys(device_ids):
+            try:
+                eligibility = self._start(uow, device_id, at, selection_ref)
+            except DomainError as refused:
+                result[device_id] = refused
+                continue
+            state = uow.get(migration_aggregate_id(device_id), Migration.create)
+            assert state is not None  # noqa: S101 — just recorded
+            result[device_id] = self._progress(state, at, eligibility)
+        return Outcome(uow.commit(), result)
+
+    def _start(
+        self, uow: UnitOfWork, device_id: EUI64, at: datetime, selection_ref: str | None
+    ) -> Eligibility:
+        """Decide a start in ``uow``: every check first, then the events (a refusal records
+        nothing)."""
         key = migration_aggregate_id(device_id)
         existing = uow.get(key, Migration.create)
         device = self._device(uow, device_id)
@@ -148,121 +178,125 @@ class MigrationRunner:
                 model=model, policy=policy, at=at, selection_ref=selection_ref
             )
         eligibility = self.app.count_migration_start(uow, device_id=device_id, at=at)
-        state = uow.record(key, Migration.create, started)
-        assert state is not None  # noqa: S101 — just recorded
-        return Outcome(uow.commit(), self._progress(state, at, eligibility))
+        uow.record(key, Migration.create, started)
+        return eligibility
 
     def run(self, device_id: EUI64, at: datetime) -> Outcome:
         """Carry the current attempt forward from its current step until it succeeds, a step
         fails (then the policy's decision is saved with it), or nothing is awaited. Business
         time starts at ``at`` (or at the Migration's last step, if later)."""
-        migration = self._require(device_id)
-        now = max(utc(at), migration.current_series.last_at or utc(at))
-        events: list[Envelope] = []
-        while True:
-            migration = self._require(device_id)
-            if migration.status in _FOLLOW_UPS:
-                done, _ = self._save(device_id, functools.partial(_follow_up, at=now))
-            elif migration.current_step is None:
-                break
-            else:
-                done, now = self._step(migration, migration.current_step, now)
-            events.extend(done)
-        return Outcome(tuple(events), self._progress(self._require(device_id), now))
+        ran = self.run_many([device_id], at)
+        progress = ran.result
+        assert isinstance(progress, dict)  # noqa: S101 — run_many's result
+        return Outcome(ran.events, progress[device_id])
+
+    def run_many(self, device_ids: Sequence[EUI64], at: datetime) -> Outcome:
+        """``run`` for several Devices at once, step by step: each round carries every Device
+        one step on, with one unit of work per step for all of them (two for the replacement:
+        the commands before they are sent, the outcomes after). The result maps each Device to
+        its ``MigrationProgress``."""
+        batch = _Batch(self, device_ids, utc(at))
+        while batch.round():
+            pass
+        progress = {
+            d: self._progress(batch.migrations[d], batch.clock[d]) for d in batch.device_ids
+        }
+        return Outcome(tuple(batch.events), progress)
 
     def retry(self, device_id: EUI64, at: datetime) -> Outcome:
         """Start the scheduled retry (refused before it is due, ``RETRY_NOT_DUE``), then run
         it. A Device that became Ineligible on a 1.4 ground gets its series ended
         (``WITHDRAWN``) instead."""
-        at = utc(at)
-        migration = self._require(device_id)
-        retry = migration.start_retry(at=at)  # refuses before next_retry_at
-        eligibility = self.app.assess_eligibility(device_id, at)
-        replaced = migration.current_series.replaced_by is not None
-        grounds = [
-            r
-            for r in eligibility.reasons
-            # the Device is an ECoS Device because this series replaced its credentials
-            if not (replaced and r.code is ReasonCode.NOT_TCOS_DEVICE)
-        ]
+        retried = self.retry_many({device_id: at})
+        result = retried.result
+        assert isinstance(result, dict)  # noqa: S101 — retry_many's result
+        progress = result[device_id]
+        if isinstance(progress, DomainError):
+            raise progress
+        return Outcome(retried.events, progress)
+
+    def retry_many(self, due: Mapping[EUI64, datetime]) -> Outcome:
+        """``retry`` for several Devices, each at its own time: the retries started (or the
+        series ended) in one unit of work, then ``run_many``. The result maps each Device to
+        its ``MigrationProgress`` or to the ``DomainError`` that refused its retry."""
         uow = UnitOfWork(self.app)
-        key = migration_aggregate_id(device_id)
-        if grounds:
-            reason = "the Device is Ineligible: " + ", ".join(
-                f"{r.code} ({r.clause})" for r in grounds
-            )
-            state = uow.record(key, Migration.create, migration.end_series(at=at, reason=reason))
-            assert state is not None  # noqa: S101 — just recorded
-            return Outcome(uow.commit(), self._progress(state, at, eligibility))
-        uow.record(key, Migration.create, retry)
-        first = uow.commit()
-        ran = self.run(device_id, at)
-        progress = ran.result
-        assert isinstance(progress, MigrationProgress)  # noqa: S101 — run's result
-        return Outcome((*first, *ran.events), attrs.evolve(progress, eligibility=eligibility))
-
-    # --- the steps --------------------------------------------------------------------------
-
-    def _step(
-        self, migration: Migration, step: Step, now: datetime
-    ) -> tuple[tuple[Envelope, ...], datetime]:
-        device_id = migration.device_id
-        if step is Step.REPLACEMENT:
-            return self._replace(migration, now)
-        if step is Step.CONFIRMATION:
-            return self._confirm(migration, now)
-        ask = self.tcos.instruct if step is Step.INSTRUCTION else self.tcos.review
-        reply = ask(device_id, now)
-        at = now + reply.elapsed
-        response = _provider_response(reply)
-
-        def record(m: Migration, _: UnitOfWork) -> list[DomainEvent]:
-            if step is Step.INSTRUCTION:
-                return self._then(m, m.record_instruction(at=at, response=response), at)
-            return self._then(m, m.record_review(at=at, response=response), at)
-
-        done, _ = self._save(device_id, record)
-        return done, at
-
-    def _replace(
-        self, migration: Migration, now: datetime
-    ) -> tuple[tuple[Envelope, ...], datetime]:
-        """Step (iii), write-ahead: ``ReplacementCommandSent`` (the counter, the ECoS
-        Certificate ID, the command's SHA-256) is saved in its own unit of work *before* the
-        send, and the outcome after it returns. A command found in flight (a run stopped
-        during the send) is reconciled, never sent again (``_reconcile``)."""
-        device_id = migration.device_id
-        if migration.replacement_in_flight:
-            return self._reconcile(migration, now)
-        counter = max((*migration.counters_sent, _microseconds(now))) + 1
-        command = self.codec.replacement_command(device_id, originator_counter=counter, at=now)
-        sent_at = now
-
-        def intend(m: Migration, _: UnitOfWork) -> list[DomainEvent]:
-            return [
-                m.record_replacement_sent(
-                    at=sent_at,
-                    originator_counter=command.originator_counter,
-                    ecos_certificate=command.ecos_certificate,
-                    signed_pre_command=command.command,
-                )
+        result: dict[EUI64, MigrationProgress | DomainError] = {}
+        eligibilities: dict[EUI64, Eligibility] = {}
+        to_run: list[EUI64] = []
+        start = min((utc(a) for a in due.values()), default=None)
+        for device_id, when in due.items():
+            at = utc(when)
+            key = migration_aggregate_id(device_id)
+            migration = uow.get(key, Migration.create)
+            if migration is None:
+                result[device_id] = self._no_migration(device_id)
+                continue
+            try:
+                retry = migration.start_retry(at=at)  # refuses before next_retry_at
+                eligibility = self.app.eligibility_at(device_id, at)
+            except DomainError as refused:
+                result[device_id] = refused
+                continue
+            eligibilities[device_id] = eligibility
+            replaced = migration.current_series.replaced_by is not None
+            grounds = [
+                r
+                for r in eligibility.reasons
+                # the Device is an ECoS Device because this series replaced its credentials
+                if not (replaced and r.code is ReasonCode.NOT_TCOS_DEVICE)
             ]
+            if grounds:
+                reason = "the Device is Ineligible: " + ", ".join(
+                    f"{r.code} ({r.clause})" for r in grounds
+                )
+                state = uow.record(
+                    key, Migration.create, migration.end_series(at=at, reason=reason)
+                )
+                assert state is not None  # noqa: S101 — just recorded
+                result[device_id] = self._progress(state, at, eligibility)
+                continue
+            uow.record(key, Migration.create, retry)
+            to_run.append(device_id)
+        first = uow.commit()
+        if not to_run or start is None:
+            return Outcome(first, result)
+        ran = self.run_many(to_run, start)  # each runs from its retry's time (its last step)
+        progress = ran.result
+        assert isinstance(progress, dict)  # noqa: S101 — run_many's result
+        for device_id in to_run:
+            result[device_id] = attrs.evolve(
+                progress[device_id], eligibility=eligibilities[device_id]
+            )
+        return Outcome((*first, *ran.events), result)
 
-        intended, _ = self._save(device_id, intend)
+    # --- the steps (decided per Device, saved per round; see ``_Batch``) ---------------------
+
+    def _ask(self, migration: Migration, now: datetime) -> tuple[datetime, ProviderResponse]:
+        """Step (i) or (ii): ask the TCoS Service Provider."""
+        step = migration.current_step
+        ask = self.tcos.instruct if step is Step.INSTRUCTION else self.tcos.review
+        reply = ask(migration.device_id, now)
+        return now + reply.elapsed, _provider_response(reply)
+
+    def _command(self, migration: Migration, now: datetime) -> ReplacementCommand:
+        """Step (iii)'s command, with a counter above every one sent to the Device before."""
+        counter = max((*migration.counters_sent, _microseconds(now))) + 1
+        return self.codec.replacement_command(
+            migration.device_id, originator_counter=counter, at=now
+        )
+
+    def _send(
+        self, device_id: EUI64, command: ReplacementCommand, now: datetime
+    ) -> tuple[datetime, DeviceOutcome]:
         reply = self.transport.send(device_id, command.command, now, timeout=self.device_timeout)
         now += reply.elapsed
         if reply.kind.value == ReplyKind.ANSWERED.value and reply.response is not None:
-            outcome = self.codec.device_outcome(reply.response, command)
-        elif reply.kind.value == ReplyKind.ANSWERED.value:
-            outcome = DeviceOutcome(kind=ReplyKind.ANSWERED, detail="an answer without bytes")
-        else:
-            outcome = DeviceOutcome(kind=ReplyKind(reply.kind.value), detail=reply.detail)
-        done = self._record_outcome(device_id, outcome, now)
-        return (*intended, *done), now
+            return now, self.codec.device_outcome(reply.response, command)
+        if reply.kind.value == ReplyKind.ANSWERED.value:
+            return now, DeviceOutcome(kind=ReplyKind.ANSWERED, detail="an answer without bytes")
+        return now, DeviceOutcome(kind=ReplyKind(reply.kind.value), detail=reply.detail)
 
-    def _reconcile(
-        self, migration: Migration, now: datetime
-    ) -> tuple[tuple[Envelope, ...], datetime]:
+    def _reconcile(self, migration: Migration, now: datetime) -> tuple[datetime, DeviceOutcome]:
         """A run stopped during the send: the command recorded may or may not have reached
         the Device. Sending another would be blind, so the Service Providers are asked first,
         ECoS then TCoS, with 6.1(c)(iv) semantics (they confirm only when the Device holds
@@ -295,60 +329,47 @@ class MigrationRunner:
             kind=kind,
             detail=f"{verdict} (counter {command.originator_counter}): " + "; ".join(heard),
         )
-        return self._record_outcome(migration.device_id, outcome, now), now
+        return now, outcome
 
-    def _record_outcome(
-        self, device_id: EUI64, outcome: DeviceOutcome, at: datetime
-    ) -> tuple[Envelope, ...]:
-        """The replacement's outcome in one unit of work: with the policy's decision after a
-        failure, or with the Device's ``CredentialsReplaced`` (ECoS) after a success."""
-
-        def decide(m: Migration, uow: UnitOfWork) -> list[DomainEvent]:
-            recorded = m.record_replacement_outcome(at=at, outcome=outcome)
-            sent = m.current_series.attempt.command
-            if recorded.failure is None and sent is not None:
-                device = self._device(uow, device_id)
-                replaced = device.replace_credentials(
-                    at=at,
-                    party=CosParty.ECOS,
-                    certificate=sent.ecos_certificate,
-                    model=self.app.effective_model(device, uow=uow),
-                )
-                uow.record(device.aggregate_id, Device.create, replaced)
-            return self._then(m, recorded, at)
-
-        done, _ = self._save(device_id, decide)
-        return done
-
-    def _confirm(
-        self, migration: Migration, now: datetime
-    ) -> tuple[tuple[Envelope, ...], datetime]:
+    def _outcome_events(
+        self, migration: Migration, uow: UnitOfWork, outcome: DeviceOutcome, at: datetime
+    ) -> list[DomainEvent]:
+        """The replacement's outcome: with the policy's decision after a failure, or with the
+        Device's ``CredentialsReplaced`` (ECoS, recorded in ``uow``) after a success."""
         device_id = migration.device_id
-        events: list[Envelope] = []
+        recorded = migration.record_replacement_outcome(at=at, outcome=outcome)
+        sent = migration.current_series.attempt.command
+        if recorded.failure is None and sent is not None:
+            device = self._device(uow, device_id)
+            replaced = device.replace_credentials(
+                at=at,
+                party=CosParty.ECOS,
+                certificate=sent.ecos_certificate,
+                model=self.app.effective_model(device, uow=uow),
+            )
+            uow.record(device.aggregate_id, Device.create, replaced)
+        return self._then(migration, recorded, at)
+
+    def _confirmations(
+        self, migration: Migration, now: datetime
+    ) -> tuple[datetime, list[DomainEvent]]:
+        """Step (iv): ECoS then TCoS Service Provider; a refusal stops the attempt there."""
+        events: list[DomainEvent] = []
         for party in CONFIRMATION_ORDER:
             if party not in migration.pending_confirmations:
                 continue
             provider = self.ecos if party is CosParty.ECOS else self.tcos
-            reply = provider.confirm(device_id, now)
+            reply = provider.confirm(migration.device_id, now)
             now += reply.elapsed
-            response = _provider_response(reply)
-            at = now
-
-            def confirm(
-                m: Migration,
-                _: UnitOfWork,
-                party: CosParty = party,
-                at: datetime = at,
-                response: ProviderResponse = response,
-            ) -> list[DomainEvent]:
-                recorded = m.record_confirmation(at=at, party=party, response=response)
-                return self._then(m, recorded, at)
-
-            done, migration = self._save(device_id, confirm)
-            events.extend(done)
+            recorded = migration.record_confirmation(
+                at=now, party=party, response=_provider_response(reply)
+            )
+            for event in self._then(migration, recorded, now):
+                migration = migration.apply(event, migration.version + 1)
+                events.append(event)
             if migration.status is not MigrationStatus.IN_ATTEMPT:
                 break
-        return tuple(events), now
+        return now, events
 
     def _then(self, migration: Migration, event: DomainEvent, at: datetime) -> list[DomainEvent]:
         """``event``, then what follows it in the same unit of work: the policy's decision
@@ -361,23 +382,6 @@ class MigrationRunner:
         return [event]
 
     # --- units of work ----------------------------------------------------------------------
-
-    def _save(
-        self,
-        device_id: EUI64,
-        decide: Callable[[Migration, UnitOfWork], list[DomainEvent]],
-    ) -> tuple[tuple[Envelope, ...], Migration]:
-        """One unit of work on the Migration: ``decide(migration, uow)`` returns its events
-        (each decided on the state after the ones before it); they are recorded in order."""
-        uow = UnitOfWork(self.app)
-        key = migration_aggregate_id(device_id)
-        migration = uow.get(key, Migration.create)
-        if migration is None:
-            raise self._no_migration(device_id)
-        for event in decide(migration, uow):
-            migration = uow.record(key, Migration.create, event)
-        assert migration is not None  # noqa: S101 — it existed
-        return uow.commit(), migration
 
     def _device(self, uow: UnitOfWork, device_id: EUI64) -> Device:
         device = uow.get(device_aggregate_id(device_id), Device.create)
@@ -405,7 +409,7 @@ _FOLLOW_UPS = frozenset(
 )
 
 
-def _follow_up(migration: Migration, _: UnitOfWork, *, at: datetime) -> list[DomainEvent]:
+def _follow_up(migration: Migration, at: datetime) -> list[DomainEvent]:
     """What a Migration left between a step and its consequence needs (a run stopped there)."""
     if migration.status is MigrationStatus.READY_TO_COMPLETE:
         return [migration.complete(at=at)]
@@ -416,3 +420,140 @@ def _microseconds(at: datetime) -> int:
     """Microseconds since the Unix epoch, exactly (GBCS counters are 0..2^63-1)."""
     delta = utc(at) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class _Batch:
+    """One ``run_many``: the Devices' Migrations and business times, carried on round by round.
+
+    A round takes every Device whose current attempt awaits something one step on and saves
+    each kind of step in one unit of work for all of them, in this order:
+
+    1. follow-ups left by a run that stopped between a step and its consequence;
+    2. steps (i) and (ii): the TCoS Service Provider is asked for each Device, then the
+       answers are saved;
+    3. step (iii), write-ahead: the new commands are saved (``ReplacementCommandSent``) *before*
+       any is sent; then each is sent (or, for a command found in flight, reconciled) and the
+       outcomes are saved, with ``CredentialsReplaced`` on a success;
+    4. step (iv): the confirmations, saved with ``MigrationCompleted`` when both are in.
+
+    A failed step is saved with the frozen policy's decision after it. A crash loses at most
+    the answers of the round's current step (asked again by the rerun: the steps before (iii)
+    and the confirmations are questions, not changes); a command is never sent twice.
+    """
+
+    def __init__(self, runner: MigrationRunner, device_ids: Sequence[EUI64], at: datetime) -> None:
+        self.runner = runner
+        self.device_ids = list(dict.fromkeys(device_ids))
+        self.migrations: dict[EUI64, Migration] = {}
+        self.clock: dict[EUI64, datetime] = {}
+        self.events: list[Envelope] = []
+        for device_id in self.device_ids:
+            migration = runner._require(device_id)  # noqa: SLF001 — the runner's helper
+            self.migrations[device_id] = migration
+            self.clock[device_id] = max(at, migration.current_series.last_at or at)
+
+    def round(self) -> bool:
+        """One step on for every Device that awaits one; False when none did."""
+        follow = [d for d in self.device_ids if self.migrations[d].status in _FOLLOW_UPS]
+        if follow:
+            self._save({d: _follow_up(self.migrations[d], self.clock[d]) for d in follow})
+        by_step: dict[Step, list[EUI64]] = {}
+        for device_id in self.device_ids:
+            step = self.migrations[device_id].current_step
+            if step is not None:
+                by_step.setdefault(step, []).append(device_id)
+        if not by_step:
+            return bool(follow)
+        asked = by_step.get(Step.INSTRUCTION, []) + by_step.get(Step.REVIEW, [])
+        if asked:
+            self._ask(asked)
+        if Step.REPLACEMENT in by_step:
+            self._replace(by_step[Step.REPLACEMENT])
+        if Step.CONFIRMATION in by_step:
+            self._confirm(by_step[Step.CONFIRMATION])
+        return True
+
+    def _ask(self, device_ids: list[EUI64]) -> None:
+        decided: dict[EUI64, list[DomainEvent]] = {}
+        for device_id in device_ids:
+            migration = self.migrations[device_id]
+            step = migration.current_step
+            at, response = self.runner._ask(migration, self.clock[device_id])  # noqa: SLF001
+            self.clock[device_id] = at
+            recorded = (
+                migration.record_instruction(at=at, response=response)
+                if step is Step.INSTRUCTION
+                else migration.record_review(at=at, response=response)
+            )
+            decided[device_id] = self.runner._then(migration, recorded, at)  # noqa: SLF001
+        self._save(decided)
+
+    def _replace(self, device_ids: list[EUI64]) -> None:
+        runner = self.runner
+        fresh = [d for d in device_ids if not self.migrations[d].replacement_in_flight]
+        commands: dict[EUI64, ReplacementCommand] = {}
+        for device_id in fresh:
+            commands[device_id] = runner._command(self.migrations[device_id], self.clock[device_id])  # noqa: SLF001
+        if commands:
+            self._save(
+                {
+                    d: [
+                        self.migrations[d].record_replacement_sent(
+                            at=self.clock[d],
+                            originator_counter=c.originator_counter,
+                            ecos_certificate=c.ecos_certificate,
+                            signed_pre_command=c.command,
+                        )
+                    ]
+                    for d, c in commands.items()
+                }
+            )
+        outcomes: dict[EUI64, DeviceOutcome] = {}
+        for device_id in device_ids:
+            now = self.clock[device_id]
+            if device_id in commands:
+                now, outcomes[device_id] = runner._send(device_id, commands[device_id], now)  # noqa: SLF001
+            else:
+                now, outcomes[device_id] = runner._reconcile(self.migrations[device_id], now)  # noqa: SLF001
+            self.clock[device_id] = now
+
+        def decide(migration: Migration, uow: UnitOfWork) -> list[DomainEvent]:
+            device_id = migration.device_id
+            return runner._outcome_events(  # noqa: SLF001
+                migration, uow, outcomes[device_id], self.clock[device_id]
+            )
+
+        self._save_with(device_ids, decide)
+
+    def _confirm(self, device_ids: list[EUI64]) -> None:
+        decided: dict[EUI64, list[DomainEvent]] = {}
+        for device_id in device_ids:
+            now, events = self.runner._confirmations(  # noqa: SLF001
+                self.migrations[device_id], self.clock[device_id]
+            )
+            self.clock[device_id] = now
+            decided[device_id] = events
+        self._save(decided)
+
+    def _save(self, decided: dict[EUI64, list[DomainEvent]]) -> None:
+        self._save_with(list(decided), lambda m, _: decided[m.device_id])
+
+    def _save_with(
+        self,
+        device_ids: list[EUI64],
+        decide: Callable[[Migration, UnitOfWork], list[DomainEvent]],
+    ) -> None:
+        """One unit of work for all ``device_ids``: each Migration's events, decided on the
+        state read at the start of the round, recorded in order; saved together."""
+        uow = UnitOfWork(self.runner.app)
+        for device_id in device_ids:
+            key = migration_aggregate_id(device_id)
+            uow.adopt(self.migrations[device_id], key)  # decided on it: version-checked
+            migration = uow.get(key, Migration.create)
+            if migration is None:  # pragma: no cover — loaded when the batch began
+                raise MigrationRunner._no_migration(device_id)  # noqa: SLF001
+            for event in decide(migration, uow):
+                migration = uow.record(key, Migration.create, event)
+            assert migration is not None  # noqa: S101 — it existed
+            self.migrations[device_id] = migration
+        self.events.extend(uow.commit())

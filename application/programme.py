@@ -33,7 +33,7 @@ import attrs
 from application.errors import CommandRejected
 from application.mapper import Envelope
 from application.migration import MigrationRunner
-from application.selection import aggregates_with, select_day
+from application.selection import select_day
 from application.service import EtmadApplication
 from domain.errors import DomainError
 from domain.identifiers import EUI64
@@ -48,6 +48,12 @@ from domain.selection import DaySelection, Selection, business_time, selection_a
 #: At most this many passes over the due retries in one day (a guard, never reached by the
 #: default policy, whose shortest back-off is an hour).
 MAX_RETRY_PASSES = 48
+#: Devices carried through one unit of work per step (one transaction per batch and step).
+BATCH_SIZE = 1000
+
+
+def _batches(items: list[EUI64], size: int) -> list[list[EUI64]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @attrs.define(kw_only=True)
@@ -100,11 +106,16 @@ def _refusal_code(error: Exception) -> str:
 class Programme:
     """Runs the migration programme day by day on an application and a ``MigrationRunner``."""
 
-    def __init__(self, app: EtmadApplication, runner: MigrationRunner) -> None:
+    def __init__(
+        self, app: EtmadApplication, runner: MigrationRunner, *, batch_size: int = BATCH_SIZE
+    ) -> None:
         if runner.app is not app:
             raise ValueError("the runner must run on the programme's application")
+        if batch_size < 1:
+            raise ValueError("a batch holds at least one Device")
         self.app = app
         self.runner = runner
+        self.batch_size = batch_size
 
     def selection(self, day: date) -> DaySelection | None:
         """The day's recorded selection, if it has one."""
@@ -125,54 +136,59 @@ class Programme:
         else:
             selected = recorded.selected
         report.selected = len(selected)
-        for device_id in selected:
-            self._start(device_id, at, ref, report)
-        for device_id in selected:
-            migration = self.runner.migration(device_id)
-            if migration is not None and migration.in_progress:
-                report.count(self.runner.run(device_id, at).events)
+        to_start = [d for d in selected if self._startable(d, ref)]
+        for batch in _batches(to_start, self.batch_size):
+            self._start(batch, at, ref, report)
+        running = [
+            d for d in selected if (m := self.runner.migration(d)) is not None and m.in_progress
+        ]
+        for batch in _batches(running, self.batch_size):
+            report.count(self.runner.run_many(batch, at).events)
         self._retries(day, report)
         return report
 
-    def _start(self, device_id: EUI64, at: datetime, ref: str, report: DayReport) -> None:
+    def _startable(self, device_id: EUI64, ref: str) -> bool:
         migration = self.runner.migration(device_id)
-        if migration is not None and (
+        return migration is None or not (
             migration.in_progress
             or migration.succeeded
             or migration.current_series.selection_ref == ref
-        ):
-            return  # started already (by this day's selection, or another)
-        try:
-            outcome = self.runner.start(device_id, at, selection_ref=ref)
-        except (DomainError, CommandRejected) as e:
-            report.skipped[_refusal_code(e)] += 1
-            return
-        report.started += 1
+        )  # else started already (by this day's selection, or another)
+
+    def _start(self, batch: list[EUI64], at: datetime, ref: str, report: DayReport) -> None:
+        outcome = self.runner.start_many(batch, at, selection_ref=ref)
+        assert isinstance(outcome.result, dict)  # noqa: S101 — start_many's result
+        for result in outcome.result.values():
+            if isinstance(result, DomainError | CommandRejected):
+                report.skipped[_refusal_code(result)] += 1
+            else:
+                report.started += 1
         report.count(outcome.events)
 
     def _retries(self, day: date, report: DayReport) -> None:
         end = business_time(day + timedelta(days=1))
         start = business_time(day)
         for _ in range(MAX_RETRY_PASSES):
-            retried = 0
-            for aggregate_id in aggregates_with(self.app, RetryScheduled.TYPE):
+            due: dict[EUI64, datetime] = {}
+            for aggregate_id in self.app.aggregates_with(RetryScheduled.TYPE):
                 device_id = EUI64.parse(aggregate_id.removeprefix("migration:"))
                 migration = self.runner.migration(device_id)
                 if migration is None or migration.status is not MigrationStatus.RETRY_SCHEDULED:
                     continue
-                due = migration.next_retry_at
-                if due is None or due >= end:
-                    continue
-                try:
-                    outcome = self.runner.retry(device_id, max(due, start))
-                except (DomainError, CommandRejected) as e:
-                    report.skipped[_refusal_code(e)] += 1
-                    continue
-                retried += 1
-                report.retries += 1
-                report.count(outcome.events)
-            if not retried:
+                when = migration.next_retry_at
+                if when is not None and when < end:
+                    due[device_id] = max(when, start)
+            if not due:
                 return
+            for batch in _batches(list(due), self.batch_size):
+                outcome = self.runner.retry_many({d: due[d] for d in batch})
+                assert isinstance(outcome.result, dict)  # noqa: S101 — retry_many's result
+                for result in outcome.result.values():
+                    if isinstance(result, DomainError | CommandRejected):
+                        report.skipped[_refusal_code(result)] += 1
+                    else:
+                        report.retries += 1
+                report.count(outcome.events)
 
     def run_days(
         self,

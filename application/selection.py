@@ -52,7 +52,7 @@ def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
         if migration is not None and (migration.in_progress or migration.succeeded):
             continue
         try:
-            eligibility = app.assess_eligibility(device.device_id, at)
+            eligibility = app.eligibility_at(device.device_id, at)
         except UnknownDevice:  # pragma: no cover — loaded just above, as of the same time
             continue
         candidates.append(
@@ -105,7 +105,7 @@ def select_day(
             clause=clauses.ETMAD_6_1_A,
         )
     parameters = parameters or app.settings.selection
-    uow = UnitOfWork(app)
+    uow = UnitOfWork(app)  # caught up with the notification log: the facts are the latest
     aggregate_id = selection_aggregate_id(day)
     existing = uow.get(aggregate_id, DaySelection.create)
     DaySelection.check_open(existing, day)

@@ -361,7 +361,14 @@ class EtmadApplication(Application[str]):
     # --- queries ----------------------------------------------------------------------------
 
     def assess_eligibility(self, device_id: EUI64, at: datetime) -> Eligibility:
-        """ETMAD 1.3/1.4: eligibility at ``at``, on the facts as they stood then."""
+        """ETMAD 1.3/1.4: eligibility at ``at``, on the facts as they stood then (after
+        catching up with the notification log)."""
+        self.catch_up()
+        return self.eligibility_at(device_id, at)
+
+    def eligibility_at(self, device_id: EUI64, at: datetime) -> Eligibility:
+        """``assess_eligibility`` on the states this application holds (no catch-up: for
+        callers that caught up already, such as a unit of work or the day's selection)."""
         at = utc(at)
         device = self.device(device_id, as_of=at)
         hub: Device | None = None
@@ -716,7 +723,7 @@ class EtmadApplication(Application[str]):
         """``record_migration_started`` inside the caller's unit of work (the migration runner
         saves the model's ``MigrationStarted`` with the Migration's ``SeriesStarted``)."""
         at = utc(at)
-        eligibility = self.assess_eligibility(device_id, at)
+        eligibility = self.eligibility_at(device_id, at)
         if not eligibility.eligible:
             codes = ", ".join(r.code for r in eligibility.reasons)
             raise RuleViolation(
