@@ -12,6 +12,13 @@ from typing import Any
 import jsonschema
 
 from application.commands import command_names
+from domain.bulk_gate import BULK_MIGRATION_CEILING
+from domain.remediation import (
+    ActionOutcome,
+    RemediationActionKind,
+    RemediationBasis,
+    RemediationOwner,
+)
 
 SCHEMA_ID = "https://etmad.invalid/schemas/commands-v1.json"
 
@@ -22,6 +29,17 @@ _TEXT = {"type": "string"}
 _NONEMPTY = {"type": "string", "minLength": 1}
 _PARTY = {"enum": ["TCoS", "ECoS"]}
 _DEVICE_TYPE = {"enum": ["ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS", "IHD", "CAD"]}
+_WHOLE = {"type": "integer", "minimum": 0}
+_RAMP_UP = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "array",
+        "prefixItems": [_WHOLE, _WHOLE],
+        "minItems": 2,
+        "maxItems": 2,
+    },
+}
 
 
 def _command(
@@ -131,6 +149,48 @@ _COMMANDS: dict[str, dict[str, Any]] = {
         "RecategoriseMigratable",
         {"model": _MODEL, "at": _TIME, "rationale": _NONEMPTY, "decided_by": _NONEMPTY},
     ),
+    "StartProgramme": _command(
+        "StartProgramme", {"at": _TIME, "decided_by": _NONEMPTY}, {"reason": _TEXT}
+    ),
+    "StopProgramme": _command(
+        "StopProgramme", {"at": _TIME, "decided_by": _NONEMPTY, "reason": _NONEMPTY}
+    ),
+    "SetProgrammeCapacity": _command(
+        "SetProgrammeCapacity",
+        {"at": _TIME, "daily_capacity": _WHOLE, "decided_by": _NONEMPTY},
+        {"reason": _TEXT},
+    ),
+    "SetRampUpSchedule": _command(
+        "SetRampUpSchedule",
+        {"at": _TIME, "ramp_up": _RAMP_UP, "decided_by": _NONEMPTY},
+        {
+            "pilot_size": {"type": "integer", "minimum": 0, "maximum": BULK_MIGRATION_CEILING},
+            "reason": _TEXT,
+        },
+    ),
+    "AssignRemediation": _command(
+        "AssignRemediation",
+        {
+            "device_id": _EUI64,
+            "at": _TIME,
+            "basis": {"enum": [b.value for b in RemediationBasis]},
+            "owner": {"enum": [o.value for o in RemediationOwner]},
+            "root_cause": _NONEMPTY,
+        },
+        {"responsible_supplier": _NONEMPTY},
+    ),
+    "RecordRemediationAction": _command(
+        "RecordRemediationAction",
+        {
+            "device_id": _EUI64,
+            "at": _TIME,
+            "remediation": {"type": "integer", "minimum": 1},
+            "action": {"enum": [a.value for a in RemediationActionKind]},
+            "detail": _NONEMPTY,
+            "outcome": {"enum": [o.value for o in ActionOutcome]},
+        },
+        {"to_model": _MODEL},
+    ),
     "AssessEligibility": _command(
         "AssessEligibility", {"device_id": _EUI64, "at": _TIME}, {"explain": {"type": "boolean"}}
     ),
@@ -150,6 +210,7 @@ _COMMANDS: dict[str, dict[str, Any]] = {
         "anyOf": [{"required": ["id"]}, {"required": ["device_id"]}],
     },
     "ListNonMigratable": _command("ListNonMigratable", {"at": _TIME}),
+    "ShowProgramme": _command("ShowProgramme", {"at": _TIME}),
     "ShowModel": _command(
         "ShowModel",
         {"model": _MODEL},

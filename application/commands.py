@@ -16,6 +16,15 @@ import attrs
 
 from application.errors import CommandRejected
 from application.mapper import event_record
+from application.programme_control import (
+    ProgrammeState,
+    programme_state,
+    set_capacity,
+    set_ramp_up,
+    start_programme,
+    stop_programme,
+)
+from application.remediation import assign_remediation, record_remediation_action
 from application.serialization import JSON, format_time, to_primitive
 from application.service import EtmadApplication, Outcome
 from domain.device_model import (
@@ -35,6 +44,13 @@ from domain.identifiers import (
     parse_mpxn,
 )
 from domain.registration import SupplierChange
+from domain.remediation import (
+    ActionOutcome,
+    Remediation,
+    RemediationActionKind,
+    RemediationBasis,
+    RemediationOwner,
+)
 
 Payload = Mapping[str, Any]
 E = TypeVar("E")
@@ -128,6 +144,27 @@ def _enum(payload: Payload, name: str, kind: Callable[[str], E], default: E | No
         raise InvalidCommand(
             f"field {name!r}: {value!r} is not one of the allowed values"
         ) from None
+
+
+def _whole(payload: Payload, name: str) -> int:
+    """A JSON integer (its range is the rule's to check)."""
+    value = _field(payload, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidCommand(f"field {name!r} must be a whole number")
+    return value
+
+
+def _ramp_up(payload: Payload, name: str = "ramp_up") -> tuple[tuple[int, int], ...]:
+    """``[[days, daily cap], ...]``: pairs of integers (their order and range are the rule's)."""
+    value = _field(payload, name)
+    if not isinstance(value, list) or not all(
+        isinstance(step, list)
+        and len(step) == 2  # noqa: PLR2004 — a pair
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in step)
+        for step in value
+    ):
+        raise InvalidCommand(f"field {name!r} must be a list of [days, daily cap] pairs")
+    return tuple((days, cap) for days, cap in value)
 
 
 def _version(payload: Payload) -> int | None:
@@ -388,6 +425,114 @@ def _recategorise(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     )
 
 
+# --- the programme and remediation ----------------------------------------------------------
+
+
+def _programme(state: object) -> JSON:
+    """The ``ShowProgramme`` result: running, the parameters in force, and the decisions
+    behind them (``null``: the configured default)."""
+    assert isinstance(state, ProgrammeState)  # noqa: S101 — the use cases' result
+    return {
+        "as_of": format_time(state.as_of),
+        "running": state.running,
+        "running_by_default": state.running_by_default,
+        "run": to_primitive(state.run),
+        "parameters": to_primitive(state.parameters),
+        "decisions": {
+            "daily_capacity": to_primitive(state.daily_capacity),
+            "pilot_size": to_primitive(state.pilot_size),
+            "ramp_up": to_primitive(state.ramp_up),
+        },
+    }
+
+
+def _remediation(device_id: EUI64, remediation: object) -> JSON:
+    assert isinstance(remediation, Remediation)  # noqa: S101 — the use cases' result
+    state = to_primitive(remediation)
+    assert isinstance(state, dict)  # noqa: S101 — attrs state is an object
+    state["resolved"] = remediation.resolved
+    return {"device_id": str(device_id), "remediation": state}
+
+
+@handler("StartProgramme")
+def _start_programme(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    outcome = start_programme(
+        app,
+        at=_at(p),
+        decided_by=_text(p, "decided_by"),
+        reason=_text(p, "reason", optional=True),
+    )
+    return _done(outcome, _programme(outcome.result))
+
+
+@handler("StopProgramme")
+def _stop_programme(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    outcome = stop_programme(
+        app, at=_at(p), decided_by=_text(p, "decided_by"), reason=_text(p, "reason")
+    )
+    return _done(outcome, _programme(outcome.result))
+
+
+@handler("SetProgrammeCapacity")
+def _set_capacity(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    outcome = set_capacity(
+        app,
+        at=_at(p),
+        daily_capacity=_whole(p, "daily_capacity"),
+        decided_by=_text(p, "decided_by"),
+        reason=_text(p, "reason", optional=True),
+    )
+    return _done(outcome, _programme(outcome.result))
+
+
+@handler("SetRampUpSchedule")
+def _set_ramp_up(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    outcome = set_ramp_up(
+        app,
+        at=_at(p),
+        ramp_up=_ramp_up(p),
+        pilot_size=None if p.get("pilot_size") is None else _whole(p, "pilot_size"),
+        decided_by=_text(p, "decided_by"),
+        reason=_text(p, "reason", optional=True),
+    )
+    return _done(outcome, _programme(outcome.result))
+
+
+@handler("AssignRemediation")
+def _assign_remediation(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    supplier = p.get("responsible_supplier")
+    if supplier is not None and not isinstance(supplier, str):
+        raise InvalidCommand("field 'responsible_supplier' must be text")
+    device_id = _device_id(p)
+    outcome = assign_remediation(
+        app,
+        device_id=device_id,
+        at=_at(p),
+        basis=_enum(p, "basis", RemediationBasis),
+        owner=_enum(p, "owner", RemediationOwner),
+        root_cause=_text(p, "root_cause"),
+        responsible_supplier=supplier,
+    )
+    return _done(outcome, _remediation(device_id, outcome.result))
+
+
+@handler("RecordRemediationAction")
+def _remediation_action(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    device_id = _device_id(p)
+    number = _whole(p, "remediation")
+    outcome = record_remediation_action(
+        app,
+        device_id=device_id,
+        at=_at(p),
+        remediation=number,
+        action=_enum(p, "action", RemediationActionKind),
+        detail=_text(p, "detail"),
+        outcome=_enum(p, "outcome", ActionOutcome),
+        to_model=None if p.get("to_model") is None else _model(p, "to_model"),
+    )
+    return _done(outcome, _remediation(device_id, outcome.result))
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
@@ -468,6 +613,11 @@ def _list_non_migratable(app: EtmadApplication, p: Payload) -> tuple[Outcome, JS
             }
         )
     return _done(Outcome(()), {"as_of": format_time(at), "models": models})
+
+
+@handler("ShowProgramme")
+def _show_programme(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(Outcome(()), _programme(programme_state(app, _at(p))))
 
 
 def command_names() -> tuple[str, ...]:

@@ -33,6 +33,7 @@ import attrs
 from application.errors import CommandRejected
 from application.mapper import Envelope
 from application.migration import MigrationRunner
+from application.programme_control import programme_state
 from application.selection import select_day
 from application.service import EtmadApplication
 from domain.errors import DomainError
@@ -62,6 +63,7 @@ class DayReport:
 
     day: date
     newly_selected: bool = False  # False: the day's recorded selection was reused
+    stopped: bool = False  # the programme was stopped at the day's business time: no selection
     selected: int = 0
     started: int = 0
     succeeded: int = 0
@@ -88,6 +90,7 @@ class DayReport:
         return {
             "day": self.day.isoformat(),
             "newly_selected": self.newly_selected,
+            "stopped": self.stopped,
             "selected": self.selected,
             "started": self.started,
             "succeeded": self.succeeded,
@@ -127,7 +130,10 @@ class Programme:
         ref = selection_aggregate_id(day)
         recorded = self.selection(day)
         selected: tuple[EUI64, ...]
-        if recorded is None:
+        if recorded is None and not programme_state(self.app, at).running:
+            report.stopped = True  # attempts in flight and retries due still run (6.1(b))
+            selected = ()
+        elif recorded is None:
             outcome = select_day(self.app, day)
             assert isinstance(outcome.result, Selection)  # noqa: S101 — select_day's result
             selected = outcome.result.selected

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from application.errors import UnknownDevice
+from application.programme_control import programme_state
 from application.service import EtmadApplication, Outcome, UnitOfWork
 from domain import clauses
 from domain.bulk_gate import assess_bulk_gate
@@ -31,6 +32,7 @@ from domain.selection import (
     ModelFacts,
     SelectionParameters,
     business_time,
+    rest_until,
     select_candidates,
     selection_aggregate_id,
 )
@@ -51,6 +53,8 @@ def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
         migration = app.load(migration_aggregate_id(device.device_id), Migration.create, as_of=at)
         if migration is not None and (migration.in_progress or migration.succeeded):
             continue
+        until = rest_until(migration, app.settings.reselect_after) if migration else None
+        resting = until is not None and until > at
         try:
             eligibility = app.eligibility_at(device.device_id, at)
         except UnknownDevice:  # pragma: no cover — loaded just above, as of the same time
@@ -61,6 +65,7 @@ def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
                 model=app.effective_model(device, as_of=at),
                 eligible=eligibility.eligible,
                 reasons=tuple(r.code.value for r in eligibility.reasons),
+                resting=resting,
             )
         )
     return candidates
@@ -104,7 +109,8 @@ def select_day(
             code="INVALID_DAY",
             clause=clauses.ETMAD_6_1_A,
         )
-    parameters = parameters or app.settings.selection
+    if parameters is None:  # the parameters in force at the day's business time
+        parameters = programme_state(app, business_time(day)).parameters
     uow = UnitOfWork(app)  # caught up with the notification log: the facts are the latest
     aggregate_id = selection_aggregate_id(day)
     existing = uow.get(aggregate_id, DaySelection.create)

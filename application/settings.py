@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
 from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
 from domain.eligibility import EligibilityParameters
 from domain.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy
-from domain.selection import SelectionParameters
+from domain.selection import DEFAULT_REST, SelectionParameters
 
 
 @attrs.frozen(kw_only=True)
@@ -26,6 +28,9 @@ class Settings:
       of 10 000 Devices a day, a pilot of 20 Devices a model before the 1.6 decision (never
       past the Bulk Migration number), then a ramp-up of 50, 200, 1000 and 5000 a day from
       days 0, 7, 14 and 28 after it.
+    - ``reselect_after``: how long a Device whose series completed unsuccessfully rests before
+      the selection takes it again, unless a remediation of it is resolved sooner (1.3;
+      ``domain.selection.rest_until``).
     - ``aggregate_cache_size``: how many folded aggregates the application keeps in memory
       (``application/cache.py``; least recently used out first).
     """
@@ -37,6 +42,7 @@ class Settings:
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
     selection: SelectionParameters = attrs.field(factory=SelectionParameters)
     aggregate_cache_size: int = 1_000_000
+    reselect_after: timedelta = DEFAULT_REST
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain import device, device_model, migration, selection
+from domain import device, device_model, migration, programme_control, selection
 from domain.events import DomainEvent
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
@@ -10,4 +10,5 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *device_model.EVENTS,
     *migration.EVENTS,
     *selection.EVENTS,
+    *programme_control.EVENTS,
 )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Self
 
 import attrs
@@ -39,6 +39,7 @@ from domain.bulk_gate import BULK_MIGRATION_CEILING
 from domain.errors import RuleViolation
 from domain.events import DomainEvent, utc
 from domain.identifiers import EUI64, DeviceModelKey
+from domain.migration import Migration
 
 #: ``docs/selection.md``: 50 a day from the decision, 200 from day 7, 1000 from day 14, 5000
 #: from day 28 (a DCC-set parameter; what is not listed stays at the last step).
@@ -124,6 +125,7 @@ class Candidate:
     eligible: bool
     reasons: tuple[str, ...] = ()  # the eligibility reason codes, where not eligible
     migrating: bool = False  # a Migration series in progress, or succeeded
+    resting: bool = False  # its last series failed and it is not yet due again (``rest_until``)
 
 
 @attrs.frozen(kw_only=True)
@@ -234,7 +236,7 @@ def select_candidates(
     facts = {m.model: m for m in models}
     selectable: dict[DeviceModelKey, list[EUI64]] = {}
     for c in candidates:
-        if c.eligible and not c.migrating and c.model in facts:
+        if c.eligible and not c.migrating and not c.resting and c.model in facts:
             selectable.setdefault(c.model, []).append(c.device_id)
     order = sorted(set(facts) | set(selectable), key=lambda k: (str(k), k))
     pools = {k: sorted(set(selectable.get(k, ())), key=lambda d: d.value) for k in order}
@@ -287,6 +289,40 @@ def select_candidates(
         selected=selected,
         sha256=selection_sha256(selected),
     )
+
+
+# --- selected again after a failed series (1.3) -----------------------------------------------
+
+#: Our choice (``docs/selection.md``): a Device whose series completed unsuccessfully rests this
+#: long before it is selected again, unless a remediation of it is resolved sooner.
+DEFAULT_REST: Final = timedelta(days=7)
+#: A remediation still open: the Device waits for its outcome.
+UNTIL_REMEDIATED: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def rest_until(migration: Migration, rest: timedelta = DEFAULT_REST) -> datetime | None:
+    """When a Device whose latest series completed unsuccessfully may be selected again.
+
+    ETMAD 1.3: a Failed Migration does not make a Device Ineligible by itself; subject to 1.4,
+    the DCC attempts migration again as soon as reasonably practicable. Our reading of
+    "reasonably practicable" (``docs/decisions.md``):
+
+    - a remediation assigned after the series (1.7, 1.9) and not yet resolved: not until it is
+      (``UNTIL_REMEDIATED``) — the owner is working on the cause;
+    - a remediation resolved after the series ended: at once (from its resolution);
+    - otherwise ``rest`` after the series ended (default 7 days, the retry window's length),
+      so a Device that just failed is not sent the same command again the next morning.
+
+    None: the Device is not resting (no series ended unsuccessfully, or one is in progress).
+    """
+    series = migration.current_series
+    if series.ended_at is None or series.succeeded_at is not None:
+        return None
+    after = [r for r in migration.remediations if r.series == series.number]
+    if after:
+        latest = after[-1]
+        return latest.last_at if latest.resolved else UNTIL_REMEDIATED
+    return series.ended_at + rest
 
 
 # --- the day's record ---------------------------------------------------------------------------

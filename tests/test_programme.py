@@ -131,9 +131,9 @@ def test_days_migrate_healthy_devices_end_rejecting_ones_and_retry_silent_ones(
     assert first.retries >= 2 * PER_MODEL  # the silent model's 1-hour and 6-hour retries
     for later in reports[1:]:
         assert later.newly_selected  # each business day has its own selection
-        # only the rejecting model's Devices are selectable again (their series ended): the
-        # selection policy leaves them to later rules (remediation, Non-Migratable, 1.8)
-        assert later.selected == later.started == later.completed_unsuccessfully == PER_MODEL
+        # the rejecting model's Devices rest after their failed series (1.3, our choice: 7
+        # days unless a remediation is resolved sooner); nobody else is left to select
+        assert later.selected == later.started == later.completed_unsuccessfully == 0
     # the silent model: back-off 1 hour and 6 hours (day 1), 1 day (day 2), then 2 days
     assert [r.retries for r in reports[1:]] == [PER_MODEL, 0]
 
@@ -373,3 +373,79 @@ def test_the_simulated_pki_is_rebuilt_byte_for_byte_from_its_seed() -> None:
     assert one.ecos.der != other.ecos.der
     assert one.signer.sign(TCOS_KEY, b"data") == two.signer.sign(TCOS_KEY, b"data")
     assert one.signer.sign(TCOS_KEY, b"data") != other.signer.sign(TCOS_KEY, b"data")
+
+
+# --- selected again after a failed series (1.3) ---------------------------------------------
+
+
+def test_a_failed_series_is_selected_again_after_its_rest_or_its_remediation(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    devices = estate(app, per_model=2)
+    prog = programme(app)
+    prog.run_day(DAY)
+    first, second = devices[REJECTING]
+    assert migration(app, first).status is MigrationStatus.COMPLETED_UNSUCCESSFULLY
+    # An open remediation holds the first Device back; the second rests for 7 days.
+    ended = migration(app, first).current_series.ended_at
+    assert ended is not None
+    Runner(app).ok(
+        "AssignRemediation",
+        device_id=str(first),
+        at=iso(ended + timedelta(hours=1)),
+        basis="failed_migration",
+        owner="DCC",
+        root_cause="trust anchor cell rejects the ECoS certificate (badCertificate)",
+    )
+    week = [prog.run_day(DAY + timedelta(days=n)) for n in range(1, 9)]
+    # it ended a few seconds into DAY: 7 days later is a few seconds into DAY + 7
+    assert [r.selected for r in week[:7]] == [0] * 7
+    assert week[7].selected == 1  # DAY + 8: only the second, its rest over
+    assert migration(app, second).current_series.number == 2
+    assert migration(app, first).current_series.number == 1
+    # The remediation resolved: the first is selected the next day.
+    Runner(app).ok(
+        "RecordRemediationAction",
+        device_id=str(first),
+        at=iso(business_time(DAY + timedelta(days=9)) + timedelta(hours=9)),
+        remediation=1,
+        action="other",
+        detail="trust anchor cell reset by the DCC",
+        outcome="resolved",
+    )
+    again = prog.run_day(DAY + timedelta(days=10))
+    assert again.selected == again.started == 1
+    assert migration(app, first).current_series.number == 2
+
+
+# --- the operator's commands (6.1(b)) -------------------------------------------------------
+
+
+def test_a_stopped_programme_selects_nothing_and_a_set_capacity_is_used(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    estate(app, per_model=3)
+    run = Runner(app)
+    run.ok(
+        "StopProgramme",
+        at=iso(business_time(DAY) - timedelta(hours=1)),
+        decided_by="DCC migration manager",
+        reason="go-live moved by a day",
+    )
+    stopped = programme(app).run_day(DAY)
+    assert stopped.stopped
+    assert (stopped.selected, stopped.started, stopped.events) == (0, 0, 0)
+    assert programme(app).selection(DAY) is None  # no selection is recorded for the day
+    later = DAY + timedelta(days=1)
+    run.ok("StartProgramme", at=iso(business_time(later) - timedelta(hours=2)), decided_by="DCC")
+    run.ok(
+        "SetProgrammeCapacity",
+        at=iso(business_time(later) - timedelta(hours=1)),
+        daily_capacity=5,
+        decided_by="DCC",
+    )
+    report = programme(app).run_day(later)
+    assert not report.stopped
+    assert report.selected == report.started == 5
