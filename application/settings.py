@@ -8,6 +8,7 @@ import attrs
 
 from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
 from domain.eligibility import EligibilityParameters
+from domain.programme_policies import IncidentRule, NonMigratableCandidateRule, SuspensionRule
 from domain.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy
 from domain.selection import DEFAULT_REST, SelectionParameters
 
@@ -33,6 +34,15 @@ class Settings:
       ``domain.selection.rest_until``).
     - ``aggregate_cache_size``: how many folded aggregates the application keeps in memory
       (``application/cache.py``; least recently used out first).
+    - ``suspension_rule``, ``non_migratable_candidate_rule``, ``incident_rule``: the programme
+      policies the process managers apply (``docs/process-managers.md``): a suspension is
+      proposed when at least half of at least 20 attempts of a model completed in 24 hours
+      failed (4.3); a Non-Migratable candidate when 5 Devices of a model rejected the
+      credentials replacement device-side and none replaced them (4.2); an incident when one
+      DCC system was unavailable across 3 Device Models within an hour (4.4).
+    - ``auto_suspend``: a suspension proposal also suspends the model, with the proposal as its
+      reason, until an operator resumes it (``ResumeModel``); ``False`` records the proposal
+      only.
     """
 
     eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
@@ -43,6 +53,12 @@ class Settings:
     selection: SelectionParameters = attrs.field(factory=SelectionParameters)
     aggregate_cache_size: int = 1_000_000
     reselect_after: timedelta = DEFAULT_REST
+    suspension_rule: SuspensionRule = attrs.field(factory=SuspensionRule)
+    non_migratable_candidate_rule: NonMigratableCandidateRule = attrs.field(
+        factory=NonMigratableCandidateRule
+    )
+    incident_rule: IncidentRule = attrs.field(factory=IncidentRule)
+    auto_suspend: bool = True
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:

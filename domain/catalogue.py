@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from domain import device, device_model, migration, programme_control, selection
+from domain import device, device_model, incidents, migration, programme_control, selection
 from domain.events import DomainEvent
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *device.EVENTS,
     *device_model.EVENTS,
+    *incidents.EVENTS,
     *migration.EVENTS,
     *selection.EVENTS,
     *programme_control.EVENTS,

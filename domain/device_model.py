@@ -4,12 +4,19 @@ A Device Model records its registration, pre-CPL test evidence (1.17), proving e
 (6.1(b), 6.2), the DCC's Bulk Migration decision (1.6), migrations started against the Bulk
 Migration number (section 2), suspension (6.1(d)) and the Non-Migratable lifecycle (1.8(b),
 1.12-1.14, 6.1(e)).
+
+It also records the programme policies' proposals about it, made by the process managers
+(``application.process_managers``): a suspension proposed by the failure-rate rule (4.3,
+``SuspensionProposed``) and a Non-Migratable candidate proposed by the evidence rule (4.2,
+``NonMigratableCandidateProposed``), which the DCC decides on by ``CategoriseNonMigratable`` or
+dismisses (``NonMigratableCandidateDismissed``). Ratios are recorded as their shortest decimal
+text (``"0.5"``), which reads back to the same float.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Self
 from urllib.parse import quote
 
@@ -20,6 +27,11 @@ from domain.device import ProvingPair
 from domain.errors import RuleViolation
 from domain.events import DomainEvent, utc
 from domain.identifiers import EUI64, DeviceModelKey, DeviceType, SmetsGeneration
+from domain.programme_policies import (
+    NonMigratableCandidate,
+    NonMigratableStatistics,
+    SuspensionAssessment,
+)
 
 
 def _quote(text: str) -> str:
@@ -122,6 +134,58 @@ class Resumed(DomainEvent):
 
 
 @attrs.frozen(kw_only=True)
+class SuspensionProposed(DomainEvent):
+    """The suspension rule proposed suspending migration of this model (6.1(d), DOMAIN 4.3),
+    assessed at ``occurred_at`` on the attempts completed in ``(window_from, occurred_at]``:
+    ``completed`` is the denominator, ``failed`` the numerator (``excluded_unavailable`` left
+    out of both as DCC-system unavailability); ``ratio`` and ``threshold`` in decimal text."""
+
+    TYPE = "etmad.device_model.SuspensionProposed.v1"
+    window_from: datetime
+    window: timedelta
+    minimum_completed: int
+    completed: int
+    failed: int
+    excluded_unavailable: int
+    ratio: str
+    threshold: str
+    rule: str  # the rule's id and version
+    reason: str
+    clause: str = clauses.ETMAD_6_1_D
+
+    def as_suspension_reason(self) -> str:
+        """The reason a suspension on this proposal records."""
+        assert self.occurred_at is not None  # noqa: S101 — propose_suspension gives a time
+        return (
+            f"proposed by {self.rule} ({self.clause}) at {self.occurred_at.isoformat()}: "
+            f"{self.reason}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class NonMigratableCandidateProposed(DomainEvent):
+    """The evidence rule proposed this model as a Non-Migratable candidate (6.1(e), DOMAIN
+    4.2), with what it counted. The DCC decides by ``CategoriseNonMigratable``, or dismisses."""
+
+    TYPE = "etmad.device_model.NonMigratableCandidateProposed.v1"
+    statistics: NonMigratableStatistics
+    minimum_devices: int
+    rule: str  # the rule's id and version
+    reason: str
+    clause: str = clauses.ETMAD_6_1_E
+
+
+@attrs.frozen(kw_only=True)
+class NonMigratableCandidateDismissed(DomainEvent):
+    """The DCC dismissed the standing Non-Migratable candidate proposal, with its rationale."""
+
+    TYPE = "etmad.device_model.NonMigratableCandidateDismissed.v1"
+    decided_by: str
+    rationale: str
+    clause: str = clauses.ETMAD_6_1_E
+
+
+@attrs.frozen(kw_only=True)
 class CategorisedNonMigratable(DomainEvent):
     TYPE = "etmad.device_model.CategorisedNonMigratable.v1"
     rationale: str
@@ -186,6 +250,9 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     DeterminationRecorded,
     RecategorisedMigratable,
     FirmwareRegistered,
+    SuspensionProposed,
+    NonMigratableCandidateProposed,
+    NonMigratableCandidateDismissed,
 )
 
 # --- state ----------------------------------------------------------------------------------
@@ -211,6 +278,34 @@ class Authorisation:
 class Suspension:
     at: datetime | None
     reason: str
+
+
+@attrs.frozen
+class ProposedSuspension:
+    """The latest suspension the rule proposed: when, and on what."""
+
+    at: datetime
+    completed: int
+    failed: int
+    rule: str
+
+
+@attrs.frozen
+class Candidacy:
+    """A Non-Migratable candidate proposal: when, and on how many Devices' evidence."""
+
+    at: datetime | None
+    devices_rejected: int
+    devices_failed_srv623_after_migration: int
+    rule: str
+
+    def exceeded_by(self, statistics: NonMigratableStatistics) -> bool:
+        """The evidence grew beyond this proposal's on either ground."""
+        return (
+            statistics.devices_rejected > self.devices_rejected
+            or statistics.devices_failed_srv623_after_migration
+            > self.devices_failed_srv623_after_migration
+        )
 
 
 @attrs.frozen
@@ -257,7 +352,10 @@ class DeviceModel:
     authorisation: Authorisation | None = None
     started_devices: frozenset[EUI64] = frozenset()
     suspension: Suspension | None = None
+    suspension_proposal: ProposedSuspension | None = None  # the latest, kept after a resume
     non_migratable: Categorisation | None = None
+    candidate: Candidacy | None = None  # the standing Non-Migratable candidate proposal
+    last_candidacy: Candidacy | None = None  # the latest ever made, standing or not
     lifecycle_at: datetime | None = None
     registered_at: datetime | None = None
     version: int = 0
@@ -334,9 +432,28 @@ class DeviceModel:
                 return attrs.evolve(self, suspension=Suspension(at, event.reason), version=version)
             case Resumed():
                 return attrs.evolve(self, suspension=None, version=version)
+            case SuspensionProposed():
+                assert at is not None  # noqa: S101 — propose_suspension gives a time
+                proposed = ProposedSuspension(at, event.completed, event.failed, event.rule)
+                return attrs.evolve(self, suspension_proposal=proposed, version=version)
+            case NonMigratableCandidateProposed():
+                stats = event.statistics
+                candidacy = Candidacy(
+                    at,
+                    stats.devices_rejected,
+                    stats.devices_failed_srv623_after_migration,
+                    event.rule,
+                )
+                return attrs.evolve(
+                    self, candidate=candidacy, last_candidacy=candidacy, version=version
+                )
+            case NonMigratableCandidateDismissed():
+                return attrs.evolve(self, candidate=None, version=version)
             case CategorisedNonMigratable():
                 fresh = Categorisation(at, event.rationale, event.decided_by)
-                return attrs.evolve(self, non_migratable=fresh, lifecycle_at=at, version=version)
+                return attrs.evolve(
+                    self, non_migratable=fresh, lifecycle_at=at, candidate=None, version=version
+                )
             case DisagreementRecorded() if nm is not None:
                 added = Disagreement(event.party, event.reason, at)
                 nm = attrs.evolve(nm, disagreements=(*nm.disagreements, added))
@@ -490,6 +607,83 @@ class DeviceModel:
             )
         return Resumed(occurred_at=utc(at), reason=reason)
 
+    # --- commands: the programme policies' proposals (DOMAIN 4.2, 4.3) ----------------------
+
+    def propose_suspension(self, assessment: SuspensionAssessment) -> SuspensionProposed | None:
+        """Record the suspension rule's proposal (6.1(d)), or nothing: when the rule does not
+        propose, when migration of the model is suspended already, or when a proposal was
+        recorded within the assessment's window (a new one then rests only on attempts
+        completed after the last)."""
+        self._check_model(assessment.model, assessment.clause)
+        if not assessment.propose or self.suspension is not None:
+            return None
+        last = self.suspension_proposal
+        if last is not None and last.at > assessment.window_from:
+            return None
+        rule = assessment.rule
+        assert assessment.ratio is not None  # noqa: S101 — a proposal has its ratio
+        return SuspensionProposed(
+            occurred_at=assessment.at,
+            window_from=assessment.window_from,
+            window=rule.window,
+            minimum_completed=assessment.minimum,
+            completed=assessment.completed,
+            failed=assessment.failed,
+            excluded_unavailable=assessment.excluded_unavailable,
+            ratio=_decimal(assessment.ratio),
+            threshold=_decimal(assessment.threshold),
+            rule=rule.version,
+            reason=assessment.reason,
+            clause=assessment.clause,
+        )
+
+    def propose_non_migratable_candidate(
+        self, candidate: NonMigratableCandidate
+    ) -> NonMigratableCandidateProposed | None:
+        """Record the evidence rule's Non-Migratable candidate proposal (6.1(e)), or nothing:
+        when the rule does not propose, the model is categorised Non-Migratable, a proposal
+        stands, or (after one was dismissed or decided) the evidence has not grown beyond the
+        last proposal's. Nothing is categorised: the DCC decides."""
+        self._check_model(candidate.model, candidate.clause)
+        if not candidate.propose or self.non_migratable is not None or self.candidate is not None:
+            return None
+        last = self.last_candidacy
+        if last is not None and not last.exceeded_by(candidate.statistics):
+            return None
+        return NonMigratableCandidateProposed(
+            occurred_at=candidate.at,
+            statistics=candidate.statistics,
+            minimum_devices=candidate.rule.minimum_devices,
+            rule=candidate.rule.version,
+            reason=candidate.reason,
+            clause=candidate.clause,
+        )
+
+    def dismiss_non_migratable_candidate(
+        self, *, at: datetime, decided_by: str, rationale: str
+    ) -> NonMigratableCandidateDismissed:
+        """The DCC declines the standing candidate proposal; the rule proposes again only on
+        more evidence."""
+        if self.candidate is None:
+            raise RuleViolation(
+                f"no Non-Migratable candidate proposal on {self.key} stands",
+                code="NO_CANDIDATE_PROPOSED",
+                clause=clauses.ETMAD_6_1_E,
+            )
+        _require_text(rationale, "a dismissal needs its rationale", clauses.ETMAD_6_1_E)
+        _require_text(decided_by, "a dismissal names who decided", clauses.ETMAD_6_1_E)
+        return NonMigratableCandidateDismissed(
+            occurred_at=utc(at), decided_by=decided_by, rationale=rationale
+        )
+
+    def _check_model(self, model: DeviceModelKey, clause: str) -> None:
+        if model != self.key:
+            raise RuleViolation(
+                f"evidence on {model} is not evidence on {self.key}",
+                code="EVIDENCE_FOR_ANOTHER_MODEL",
+                clause=clause,
+            )
+
     # --- commands: the Non-Migratable lifecycle ---------------------------------------------
 
     def categorise_non_migratable(
@@ -636,6 +830,10 @@ class DeviceModel:
                 code="OUT_OF_ORDER",
             )
         return at
+
+
+def _decimal(value: float) -> str:
+    return repr(float(value))
 
 
 def _require_text(value: str, message: str, clause: str) -> None:

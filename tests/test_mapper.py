@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from application.mapper import Envelope, EventMapper, EventTypeRegistry, Upcaster
 from application.serialization import canonical_json, to_primitive
-from domain import device, device_model, migration, programme_control, selection
+from domain import device, device_model, incidents, migration, programme_control, selection
 from domain.catalogue import EVENT_TYPES
 from domain.device import TechnicalIssueRaised
 from domain.device_model import ProvingEvidenceRecorded
@@ -164,6 +164,7 @@ def test_every_event_type_has_a_strategy_and_a_stable_name():
         *migration.EVENTS,
         *selection.EVENTS,
         *programme_control.EVENTS,
+        *incidents.EVENTS,
     }
 
 
