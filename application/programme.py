@@ -2,23 +2,30 @@
 
 ``Programme.run_day(day)`` does one business day from what the event log holds:
 
-(a) the day's selection (``select_day``), unless the day was already selected: then the
-    recorded selection (``selection:<YYYY-MM-DD>``) is read back and used;
+(a) the day's selection (``select_day``) with the parameters in force at the day's business time
+    (``programme_state``), unless the day was already selected: then the recorded selection
+    (``selection:<YYYY-MM-DD>``) is read back and used. A programme stopped at that time
+    selects nothing (``stopped``); attempts in flight and retries due still run;
 (b) each selected Device with no series in progress or succeeded, and none already started
-    from this day's selection, gets a series started (``MigrationRunner.start``); a Device a
-    rule refuses (the Bulk cap reached, no longer eligible, ...) is skipped and counted by
-    the refusal's code — one Device never stops the day;
+    from this day's selection, gets a series started (``MigrationRunner.start_many``, one unit
+    of work per batch); a Device a rule refuses (the Bulk cap reached, no longer eligible, ...)
+    is left out and counted by the refusal's code — one Device never stops the day;
 (c) each selected Device's series in progress is run from its current step at the day's
-    business time (``MigrationRunner.run``);
+    business time (``MigrationRunner.run_many``: a batch a step at a time, one unit of work per
+    step, the replacement commands saved before they are sent);
 (d) the due retries: every Migration that ever scheduled a retry (its ``RetryScheduled`` in
-    the notification log) is loaded, and retried (``MigrationRunner.retry``) if its retry is
-    still due by the end of the day; a retry that schedules another one due the same day is
-    retried again in a further pass.
+    the notification log) whose retry is due by the end of the day is retried
+    (``MigrationRunner.retry_many``); a retry that schedules another one due the same day is
+    retried again in a further pass;
+(e) the process managers follow the log (``ProcessManagers.pull_all``): suspension proposals
+    (4.3), Non-Migratable candidates (4.2) and ECoS Migration Incidents (3.7), each saved with
+    its tracking position.
 
 Everything is decided from, and recorded in, the event log, so a rerun of a day (after a
 crash, or on purpose) continues where the last run stopped and does nothing twice: a day is
-selected once, a series is started once per selection, and ``run`` carries an attempt on from
-its current step (a replacement command found in flight is reconciled, never resent).
+selected once, a series is started once per selection, ``run_many`` carries an attempt on from
+its current step (a replacement command found in flight is reconciled, never resent), and each
+process manager continues from its tracked position.
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ import attrs
 from application.errors import CommandRejected
 from application.mapper import Envelope
 from application.migration import MigrationRunner
+from application.process_managers import ProcessManagers, ProcessManagersReport
 from application.programme_control import programme_state
 from application.selection import select_day
 from application.service import EtmadApplication
+from domain.device_model import NonMigratableCandidateProposed, Suspended, SuspensionProposed
 from domain.errors import DomainError
 from domain.identifiers import EUI64
+from domain.incidents import IncidentRaised
 from domain.migration import (
     MigrationCompleted,
     MigrationStatus,
@@ -72,6 +82,11 @@ class DayReport:
     retries: int = 0
     skipped: Counter[str] = attrs.field(factory=Counter)  # refusals by code
     events: int = 0
+    #: what the process managers recorded after the day (``application/process_managers.py``)
+    suspension_proposals: list[str] = attrs.field(factory=list)
+    suspended: list[str] = attrs.field(factory=list)
+    non_migratable_candidates: list[str] = attrs.field(factory=list)
+    incidents: list[str] = attrs.field(factory=list)
 
     def count(self, events: tuple[Envelope, ...]) -> None:
         """Count the outcomes among events a use case saved."""
@@ -99,7 +114,25 @@ class DayReport:
             "retries": self.retries,
             "skipped": dict(sorted(self.skipped.items())),
             "events": self.events,
+            "suspension_proposals": self.suspension_proposals,
+            "suspended": self.suspended,
+            "non_migratable_candidates": self.non_migratable_candidates,
+            "incidents": self.incidents,
         }
+
+    def follow(self, pulled: ProcessManagersReport) -> None:
+        """Count what the process managers recorded."""
+        self.count(pulled.events)
+        for envelope in pulled.events:
+            event, key = envelope.event, envelope.originator_id
+            if isinstance(event, SuspensionProposed):
+                self.suspension_proposals.append(key)
+            elif isinstance(event, Suspended):
+                self.suspended.append(key)
+            elif isinstance(event, NonMigratableCandidateProposed):
+                self.non_migratable_candidates.append(key)
+            elif isinstance(event, IncidentRaised):
+                self.incidents.append(key)
 
 
 def _refusal_code(error: Exception) -> str:
@@ -110,7 +143,12 @@ class Programme:
     """Runs the migration programme day by day on an application and a ``MigrationRunner``."""
 
     def __init__(
-        self, app: EtmadApplication, runner: MigrationRunner, *, batch_size: int = BATCH_SIZE
+        self,
+        app: EtmadApplication,
+        runner: MigrationRunner,
+        *,
+        batch_size: int = BATCH_SIZE,
+        managers: ProcessManagers | None = None,
     ) -> None:
         if runner.app is not app:
             raise ValueError("the runner must run on the programme's application")
@@ -119,6 +157,7 @@ class Programme:
         self.app = app
         self.runner = runner
         self.batch_size = batch_size
+        self.managers = managers if managers is not None else ProcessManagers()
 
     def selection(self, day: date) -> DaySelection | None:
         """The day's recorded selection, if it has one."""
@@ -151,6 +190,7 @@ class Programme:
         for batch in _batches(running, self.batch_size):
             report.count(self.runner.run_many(batch, at).events)
         self._retries(day, report)
+        report.follow(self.managers.pull_all(self.app))
         return report
 
     def _startable(self, device_id: EUI64, ref: str) -> bool:
