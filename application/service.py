@@ -216,13 +216,12 @@ class EtmadApplication(Application[str]):
 
     def save_processed(self, envelopes: Sequence[Envelope], tracking: Tracking | None) -> list[int]:
         """Save ``envelopes`` (and ``tracking``, if given) in one transaction; returns their
-        notification ids."""
-        if tracking is None:
-            recordings = self.save(*envelopes)
-        else:
-            processing = ProcessingEvent[str](tracking)
-            processing.collect_events(*envelopes)
-            recordings = self._record(processing)
+        notification ids. (``Application.save`` with the events handed over as they are: they
+        are our envelopes already, so eventsourcing's per-object protocol checks are skipped.)"""
+        processing = ProcessingEvent[str](tracking)
+        processing.events.extend(envelopes)
+        recordings = self._record(processing)
+        self._notify(recordings)
         return [r.notification.id for r in recordings]
 
     def catch_up(self) -> None:
