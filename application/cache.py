@@ -22,7 +22,7 @@ the log (remembered per topic, extended from the last position), in first-record
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -134,10 +134,43 @@ class AggregateCache:
 
     # --- keeping current --------------------------------------------------------------------
 
-    def saved(self, envelopes: Sequence[Envelope], notification_ids: Sequence[int]) -> None:
-        """The application saved ``envelopes`` (in order) as ``notification_ids``: fold them
-        into the cached states; move the position on if nothing else came between."""
-        self._fold(envelopes)
+    def saved(
+        self,
+        envelopes: Sequence[Envelope],
+        notification_ids: Sequence[int],
+        states: Mapping[str, tuple[Callable[..., Any], Any]],
+    ) -> None:
+        """The application saved ``envelopes`` (in order) as ``notification_ids``; ``states``
+        holds each written aggregate's state after them (with its factory), as the unit of work
+        folded it. A cached state that was the base of the writes is replaced by it; an
+        aggregate created by them is kept; any other cached state of a written aggregate is
+        dropped (reloaded when next needed). The position moves on if nothing else came
+        between."""
+        first: dict[str, int] = {}
+        events: dict[str, list[DomainEvent]] = {}
+        for envelope in envelopes:
+            first.setdefault(envelope.originator_id, envelope.originator_version)
+            events.setdefault(envelope.originator_id, []).append(envelope.event)
+        for aggregate_id, (factory, state) in states.items():
+            if aggregate_id not in first:
+                continue
+            entry = self._entries.get(aggregate_id)
+            base = first[aggregate_id] - 1
+            if entry is not None and entry.factory == factory and entry.state.version == base:
+                latest = entry.latest
+                for event in events[aggregate_id]:
+                    latest = _later(latest, event)
+                entry.state, entry.latest, entry.as_of = state, latest, None
+                self._entries.move_to_end(aggregate_id)
+            elif base == 0:
+                self.put(aggregate_id, factory, state, events[aggregate_id])
+            else:
+                self._entries.pop(aggregate_id, None)
+        self._advance(envelopes, notification_ids)
+
+    def _advance(self, envelopes: Sequence[Envelope], notification_ids: Sequence[int]) -> None:
+        """Move the position (and the topic indexes) over this application's own save, if
+        nothing else was recorded before it since."""
         ids = sorted(notification_ids)
         if ids and ids[0] == self.position + 1 and ids[-1] == self.position + len(ids):
             self.position = ids[-1]

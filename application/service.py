@@ -142,16 +142,11 @@ class UnitOfWork:
             except IntegrityError as e:
                 self._app.cache.evict(written)
                 raise ConcurrencyConflict(str(e)) from e
-            self._app.cache.saved(self._pending, ids)
-            for envelope in self._pending:
-                if envelope.originator_version == 1:  # created here: all its events are here
-                    key = envelope.originator_id
-                    self._app.cache.put(
-                        key,
-                        self._factories[key],
-                        self._states[key],
-                        (e.event for e in self._pending if e.originator_id == key),
-                    )
+            self._app.cache.saved(
+                self._pending,
+                ids,
+                {key: (self._factories[key], self._states[key]) for key in written},
+            )
         return self.pending
 
 
