@@ -67,12 +67,23 @@ def _line(report: DayReport) -> str:
     failed = ", ".join(f"{code} {n}" for code, n in sorted(report.failed.items())) or "none"
     skipped = ", ".join(f"{code} {n}" for code, n in sorted(report.skipped.items())) or "none"
     reused = "" if report.newly_selected else " (selection reused)"
-    return (
+    if report.stopped:
+        reused = " (the programme is stopped)"
+    line = (
         f"{report.day.isoformat()}: selected {report.selected}{reused}, started "
         f"{report.started}, succeeded {report.succeeded}, completed unsuccessfully "
         f"{report.completed_unsuccessfully}, retries {report.retries}, failed: {failed}; "
         f"skipped: {skipped}"
     )
+    for label, ids in (
+        ("suspension proposed", report.suspension_proposals),
+        ("suspended", report.suspended),
+        ("Non-Migratable candidate", report.non_migratable_candidates),
+        ("incident raised", report.incidents),
+    ):
+        if ids:
+            line += f"; {label}: " + ", ".join(ids)
+    return line
 
 
 def _totals(reports: list[DayReport]) -> dict[str, Any]:
@@ -91,6 +102,9 @@ def _totals(reports: list[DayReport]) -> dict[str, Any]:
         "failed": dict(sorted(failed.items())),
         "skipped": dict(sorted(skipped.items())),
         "events": sum(r.events for r in reports),
+        "suspended": [m for r in reports for m in r.suspended],
+        "non_migratable_candidates": [m for r in reports for m in r.non_migratable_candidates],
+        "incidents": [i for r in reports for i in r.incidents],
     }
 
 
