@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from application.errors import CommandRejected
+from application.errors import CommandRejected, ConcurrencyConflict
 from application.mapper import Envelope
 from application.migration import MigrationRunner
 from application.process_managers import ProcessManagers, ProcessManagersReport
@@ -59,6 +59,8 @@ from domain.selection import DaySelection, Selection, business_time, selection_a
 #: At most this many passes over the due retries in one day (a guard, never reached by the
 #: default policy, whose shortest back-off is an hour).
 MAX_RETRY_PASSES = 48
+#: How often a batch whose save conflicted with another writer is decided again.
+MAX_CONFLICT_RETRIES = 10
 #: Devices carried through one unit of work per step (one transaction per batch and step).
 BATCH_SIZE = 1000
 
@@ -202,7 +204,18 @@ class Programme:
         )  # else started already (by this day's selection, or another)
 
     def _start(self, batch: list[EUI64], at: datetime, ref: str, report: DayReport) -> None:
-        outcome = self.runner.start_many(batch, at, selection_ref=ref)
+        """Start a batch. Another writer starting Devices of the same models at the same time
+        (another worker) makes the save conflict on a Device Model: the batch is decided again
+        on the fresh state (the Bulk gate's count included) — nothing was saved."""
+        for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+            try:
+                outcome = self.runner.start_many(batch, at, selection_ref=ref)
+                break
+            except ConcurrencyConflict:
+                if attempt == MAX_CONFLICT_RETRIES:
+                    raise
+                self.app.catch_up()
+                batch = [d for d in batch if self._startable(d, ref)]
         assert isinstance(outcome.result, dict)  # noqa: S101 — start_many's result
         for result in outcome.result.values():
             if isinstance(result, DomainError | CommandRejected):

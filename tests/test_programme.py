@@ -449,3 +449,53 @@ def test_a_stopped_programme_selects_nothing_and_a_set_capacity_is_used(
     report = programme(app).run_day(later)
     assert not report.stopped
     assert report.selected == report.started == 5
+
+
+# --- the Bulk Migration number under concurrent starts (1.6, section 2) -----------------------
+
+
+def test_two_workers_starting_one_model_never_pass_the_bulk_migration_number(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    cap = 12
+    settings = Settings(bulk_migration_number=cap)
+    setup = build_application(url, settings=settings, clock=FixedClock())
+    run = Runner(setup)
+    model = register_model(run, model=HEALTHY)
+    devices = [EUI64.parse(commissioned_device(run, eui(n), model)) for n in range(1, 31)]
+    close_application(setup)
+    workers = [build_application(url, settings=settings, clock=FixedClock()) for _ in range(2)]
+    reports = [DayReport(day=DAY) for _ in workers]
+    halves = (devices[0::2], devices[1::2])
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            prog = programme(workers[n])
+            barrier.wait()
+            for batch in (halves[n][i : i + 3] for i in range(0, len(halves[n]), 3)):
+                prog._start(batch, business_time(DAY), "selection:concurrent", reports[n])
+        except BaseException as e:  # noqa: BLE001 — reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    try:
+        started = [
+            d for d in devices if workers[0].load(migration_aggregate_id(d), Migration.create)
+        ]
+        assert len(started) == sum(r.started for r in reports) == cap
+        assert sum(sum(r.skipped.values()) for r in reports) == len(devices) - cap
+        gate = workers[0].bulk_gate(
+            DeviceModelKey("ACME", HEALTHY, "2.0", "0100"), business_time(DAY) + timedelta(hours=1)
+        )
+        assert gate.migrations_started == cap
+    finally:
+        for w in workers:
+            close_application(w)
