@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,13 @@ from domain.migration import (
     ReplacementOutcomeRecorded,
     migration_aggregate_id,
 )
-from domain.selection import business_time
+from domain.selection import (
+    DaySelected,
+    DaySelection,
+    SelectionParameters,
+    business_time,
+    selection_aggregate_id,
+)
 from tests.builders import NOW, commissioned_device, eui, iso, register_model, stored_events
 from tests.conftest import AppFactory, FixedClock, Runner
 
@@ -499,3 +505,51 @@ def test_two_workers_starting_one_model_never_pass_the_bulk_migration_number(
     finally:
         for w in workers:
             close_application(w)
+
+
+# --- pilot, proving, the 1.6 decision, ramp-up (1.6, 6.1(b)) --------------------------------
+
+
+def test_pilot_then_proving_then_authorisation_then_ramp_up(make_app: AppFactory) -> None:
+    app = make_app(
+        Settings(
+            selection=SelectionParameters(
+                daily_capacity=1000, pilot_size=4, ramp_up=((0, 5), (2, 100))
+            )
+        )
+    )
+    run = Runner(app)
+    model = register_model(run, model=HEALTHY)
+    key = DeviceModelKey(**model)
+    devices = [EUI64.parse(commissioned_device(run, eui(n), model)) for n in range(1, 41)]
+    prog = programme(app)
+
+    def limits(day: date) -> list[str]:
+        selection = app.load(selection_aggregate_id(day), DaySelection.create)
+        assert selection is not None
+        recorded = [
+            e.event
+            for e in app.stored(selection_aggregate_id(day))
+            if isinstance(e.event, DaySelected)
+        ]
+        (allowance,) = recorded[0].allowances
+        return [limit.code for limit in allowance.limits]
+
+    pilot = prog.run_day(DAY)  # no 1.6 decision: the pilot of 4
+    assert pilot.selected == pilot.succeeded == 4
+    assert limits(DAY) == ["PILOT_SIZE"]
+    quiet = prog.run_day(DAY + timedelta(days=1))  # the pilot is used up; nothing is proven
+    assert quiet.selected == 0
+    assert app.device_model(key).authorisation is None
+    # 6.1(b)(ii): an SRV 6.23 on a migrated Device proves the model; the policy decides (1.6).
+    migrated = next(d for d in devices if migration(app, d).succeeded)
+    proven_at = business_time(DAY + timedelta(days=1)) + timedelta(hours=12)
+    run.ok("RecordSrv623Processed", device_id=str(migrated), at=iso(proven_at), request_id="SR-1")
+    authorisation = app.device_model(key).authorisation
+    assert authorisation is not None
+    ramp = [prog.run_day(DAY + timedelta(days=n)) for n in (2, 3, 4)]
+    # decided on DAY + 1: one day after it 5 a day; from day 2 100, more than is left
+    assert [r.selected for r in ramp] == [5, 40 - 4 - 5, 0]
+    assert limits(DAY + timedelta(days=2)) == ["RAMP_UP"]
+    assert limits(DAY + timedelta(days=3)) == []  # the cap of 100 held nothing back
+    assert all(migration(app, d).succeeded for d in devices)
