@@ -112,7 +112,8 @@ class AggregateCache:
         state: object,
         events: Iterable[DomainEvent],
     ) -> None:
-        """Keep ``state`` (folded from exactly ``events``, all of the aggregate's)."""
+        """Keep ``state`` (folded from exactly ``events``, all of the aggregate's; ``None``
+        with no events: the aggregate does not exist, until an event of it is seen)."""
         latest: datetime | None = None
         for event in events:
             latest = _later(latest, event)
@@ -156,6 +157,8 @@ class AggregateCache:
                 continue
             entry = self._entries.get(aggregate_id)
             base = first[aggregate_id] - 1
+            if entry is not None and entry.state is None:
+                entry = None  # it did not exist: ``put`` below when this save created it
             if entry is not None and entry.factory == factory and entry.state.version == base:
                 latest = entry.latest
                 for event in events[aggregate_id]:
@@ -199,6 +202,13 @@ class AggregateCache:
             if entry is None:
                 continue
             version = envelope.originator_version
+            if entry.state is None:  # known not to exist: this is its first event
+                if version == 1:
+                    entry.state = entry.factory(envelope.event, version)
+                    entry.latest = _later(None, envelope.event)
+                else:
+                    del self._entries[envelope.originator_id]
+                continue
             if version <= entry.state.version:
                 continue  # folded already (this application's own save)
             if version != entry.state.version + 1:

@@ -263,13 +263,13 @@ class EtmadApplication(Application[str]):
         if entry is None:
             events = list(self.stored(aggregate_id))
             latest = self._replay(events, factory, None)
-            if latest is None:
-                return None
             self.cache.put(aggregate_id, factory, latest, (e.event for e in events))
+            if latest is None:
+                return None  # remembered as absent until an event of it is seen
             entry = self.cache.get(aggregate_id, factory)
             assert entry is not None  # noqa: S101 — just kept
-        if as_of is None or entry.latest is None or entry.latest <= as_of:
-            return cast("A", entry.state)
+        if entry.state is None or as_of is None or entry.latest is None or entry.latest <= as_of:
+            return cast("A | None", entry.state)
         known, state = entry.state_as_of(as_of)
         if not known:
             if events is None:

@@ -75,7 +75,7 @@ def test_the_cache_follows_this_applications_own_saves(run: Runner) -> None:
     assert after == replayed(app, aggregate_id, Device.create)
 
 
-def test_an_aggregate_that_does_not_exist_is_not_remembered(run: Runner) -> None:
+def test_an_aggregate_known_absent_is_found_once_this_application_creates_it(run: Runner) -> None:
     app = run.app
     aggregate_id = device_aggregate_id(EUI64.parse(eui(7)))
     assert app.load(aggregate_id, Device.create) is None
@@ -154,3 +154,15 @@ def test_a_decision_on_a_stale_state_is_refused_and_the_retry_succeeds(
     assert final is not None
     assert final.decommissioned_at is not None
     assert [i.issue_id for i in final.technical_issues] == ["t"]
+
+
+def test_an_aggregate_known_absent_is_found_once_another_writer_creates_it(
+    two: tuple[EtmadApplication, EtmadApplication],
+) -> None:
+    first, second = two
+    aggregate_id = device_aggregate_id(EUI64.parse(eui(8)))
+    assert first.load(aggregate_id, Device.create) is None  # remembered as absent
+    commissioned_device(Runner(second), eui(8), register_model(Runner(second)))
+    assert UnitOfWork(first).get(aggregate_id, Device.create) == replayed(
+        second, aggregate_id, Device.create
+    )
