@@ -29,7 +29,8 @@ from application.serialization import (
     SerialisationError,
     canonical_json,
     format_time,
-    from_primitive,
+    parse_time,
+    reader_for,
     to_primitive,
 )
 from domain.catalogue import EVENT_TYPES
@@ -86,6 +87,8 @@ class EventTypeRegistry:
             if known is None or known.type_version() < cls.type_version():
                 self._current[base] = cls
         self._upcasters = dict(upcasters or {})
+        # Stored names of current versions need no upcasting: one look-up reads them.
+        self._current_by_name = {cls.TYPE: cls for cls in self._current.values()}
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._by_name))
@@ -94,6 +97,9 @@ class EventTypeRegistry:
         self, type_name: str, data: dict[str, Any]
     ) -> tuple[type[DomainEvent], dict[str, Any]]:
         """The current class for a stored type name, and its data upcast to that class."""
+        current = self._current_by_name.get(type_name)
+        if current is not None:
+            return current, data
         base, _, version_text = type_name.rpartition(".v")
         current = self._current.get(base)
         if current is None or not version_text.isdigit():
@@ -152,8 +158,8 @@ class EventMapper(Mapper[str]):
                 state = self.compressor.decompress(state)
             document = json.loads(state)
             cls, data = self.registry.resolve(stored_event.topic, document["data"])
-            event = from_primitive(cls, data)
-            recorded_at = from_primitive(datetime, document["recorded_at"])
+            event = reader_for(cls)(data)
+            recorded_at = parse_time(document["recorded_at"])
         except (ValueError, KeyError, TypeError, SerialisationError, DomainError) as e:
             if isinstance(e, MapperDeserialisationError):
                 raise
