@@ -182,8 +182,10 @@ def _model_field(name: str) -> Any:  # noqa: ANN401 — an attrs field definitio
                 f"Device Model {name} must be non-empty text without surrounding spaces",
                 code="INVALID_DEVICE_MODEL",
             )
-        if len(value) > MODEL_FIELD_MAX_LENGTH or any(
-            unicodedata.category(ch).startswith("C") for ch in value
+        if len(value) > MODEL_FIELD_MAX_LENGTH or (
+            # a printable string has no character of category C (isprintable is the fast test)
+            not value.isprintable()
+            and any(unicodedata.category(ch).startswith("C") for ch in value)
         ):
             raise InvalidIdentifier(
                 f"Device Model {name} {value!r} is too long or has control characters",
