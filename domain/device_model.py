@@ -16,6 +16,7 @@ text (``"0.5"``), which reads back to the same float.
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime, timedelta
 from typing import Self
 from urllib.parse import quote
@@ -38,6 +39,7 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def model_aggregate_id(model: DeviceModelKey) -> str:
     parts = (model.manufacturer, model.model, model.hardware_version, model.firmware_version)
     return "device-model:" + "/".join(_quote(p) for p in parts)

@@ -7,6 +7,7 @@ Every value object here has a canonical text or JSON form (``to_json``) and a st
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from typing import Any, Final, Self
@@ -26,6 +27,13 @@ MPAN_CHECK_WEIGHTS: Final = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
 MPRN_MIN_DIGITS: Final = 6
 MPRN_MAX_DIGITS: Final = 10
 MODEL_FIELD_MAX_LENGTH: Final = 64
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _eui64_text(value: int) -> str:
+    """The canonical text of an EUI-64 (remembered: ids are formatted many times a day)."""
+    raw = f"{value:016X}"
+    return "-".join(raw[i : i + 2] for i in range(0, 16, 2))
 
 
 @attrs.frozen(order=True)
@@ -59,8 +67,7 @@ class EUI64:
             )
 
     def __str__(self) -> str:
-        raw = f"{self.value:016X}"
-        return "-".join(raw[i : i + 2] for i in range(0, 16, 2))
+        return _eui64_text(self.value)
 
     def to_json(self) -> str:
         return str(self)

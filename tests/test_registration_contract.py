@@ -82,3 +82,19 @@ class TestSQLiteRegistrationData(RegistrationDataContract):
         again = SQLiteRegistrationData(path)
         assert [c.supplier_id for c in again.supplier_history(ELEC)] == ["SUPA"]
         again.close()
+
+    def test_another_connections_changes_are_seen_at_the_next_read(self, tmp_path: Path):
+        path = tmp_path / "shared.sqlite"
+        reader, writer = SQLiteRegistrationData(path), SQLiteRegistrationData(path)
+        try:
+            first = SupplierChange(T0, "SUPA", ELEC)
+            reader.record_supplier_change(first)
+            assert list(reader.supplier_history(ELEC)) == [first]  # the mirror is read now
+            later = SupplierChange(T0 + timedelta(days=3), "SUPB", ELEC)
+            writer.record_supplier_change(later)
+            assert list(reader.supplier_history(ELEC)) == [first, later]
+            with pytest.raises(RegistrationConflict):
+                reader.record_supplier_change(SupplierChange(later.effective_from, "SUPC", ELEC))
+        finally:
+            reader.close()
+            writer.close()

@@ -55,6 +55,25 @@ class SQLiteRegistrationData:
         self._conn = sqlite3.connect(self._path, check_same_thread=False, timeout=30)
         with self._lock, self._conn:
             self._conn.execute(self._SCHEMA)
+        # A mirror of the table, read whole once and kept current: this connection's writes
+        # are added to it; another connection's commit changes ``PRAGMA data_version``, and the
+        # mirror is read again (the daily selection asks for every Device's history).
+        self._mirror: dict[str, list[SupplierChange]] | None = None
+        self._data_version = -1
+
+    def _current(self) -> dict[str, list[SupplierChange]]:
+        """The mirror, read again if another connection committed since (under the lock)."""
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._mirror is None or version != self._data_version:
+            mirror: dict[str, list[SupplierChange]] = {}
+            for mpxn, at, supplier in self._conn.execute(
+                "SELECT mpxn, effective_from, supplier_id FROM registration_supplier_changes"
+            ):
+                mirror.setdefault(mpxn, []).append(
+                    SupplierChange(datetime.fromisoformat(at), supplier, mpxn_from_json(mpxn))
+                )
+            self._mirror, self._data_version = mirror, version
+        return self._mirror
 
     def record_supplier_change(self, change: SupplierChange) -> bool:
         key = (str(change.mpxn), change.effective_from.isoformat())
@@ -72,19 +91,13 @@ class SQLiteRegistrationData:
                 "INSERT INTO registration_supplier_changes VALUES (?, ?, ?)",
                 (*key, change.supplier_id),
             )
+            if self._mirror is not None:
+                self._mirror.setdefault(key[0], []).append(change)
         return True
 
     def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT effective_from, supplier_id FROM registration_supplier_changes "
-                "WHERE mpxn = ?",
-                (str(mpxn),),
-            ).fetchall()
-        return ordered(
-            SupplierChange(datetime.fromisoformat(at), supplier, mpxn_from_json(str(mpxn)))
-            for at, supplier in rows
-        )
+            return ordered(self._current().get(str(mpxn), ()))
 
     def close(self) -> None:
         with self._lock:
