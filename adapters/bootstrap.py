@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from application.ports import Clock, RegistrationData
 from application.service import EtmadApplication
 from application.settings import Settings
 from domain.eligibility import EligibilityParameters
-from domain.errors import DomainError
+from domain.errors import DomainError, RuleViolation
+from domain.programme_policies import SuspensionRule
+from domain.selection import SelectionParameters
 
 DEFAULT_STORE = "sqlite:///var/etmad.sqlite"
 
@@ -72,17 +75,113 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name}={raw!r}: expected true or false")
 
 
+_WHOLE = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+_STEP = re.compile(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*")
+
+
+def _whole_number(name: str, raw: str, what: str, *, least: int = 0) -> int:
+    """``raw`` as a whole number of ``what`` (ASCII digits) of at least ``least``."""
+    text = raw.strip()
+    if not _WHOLE.fullmatch(text):
+        raise ConfigurationError(f"{name}={raw!r}: expected a whole number of {what}")
+    value = int(text)
+    if value < least:
+        expected = (
+            "cannot be negative"
+            if least == 0
+            else f"expected a whole number of {what} from {least}"
+        )
+        raise ConfigurationError(f"{name}={raw!r}: {expected}")
+    return value
+
+
+def _env_whole(
+    env: Mapping[str, str], name: str, default: int, what: str, *, least: int = 0
+) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return _whole_number(name, raw, what, least=least)
+
+
 def _env_days(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    return timedelta(days=_whole_number(name, raw, "days"))
+
+
+def _env_ramp_up(
+    env: Mapping[str, str], name: str, default: tuple[tuple[int, int], ...]
+) -> tuple[tuple[int, int], ...]:
+    """``days:daily cap`` steps separated by commas (``0:50,7:200,14:1000,28:5000``)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    steps = [_STEP.fullmatch(step) for step in raw.split(",")]
+    if not all(steps):
+        raise ConfigurationError(
+            f"{name}={raw!r}: expected days:daily cap steps of whole numbers separated by "
+            "commas, such as 0:50,7:200,14:1000,28:5000"
+        )
+    return tuple((int(m[1]), int(m[2])) for m in steps if m is not None)
+
+
+def _env_ratio(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _DECIMAL.fullmatch(raw.strip()):
+        raise ConfigurationError(f"{name}={raw!r}: expected a decimal number above 0, at most 1")
+    return float(raw)
+
+
+def _checked(env: Mapping[str, str], name: str, build: Callable[[], object]) -> None:
+    """Run ``build``; a rule's refusal of the value is reported against variable ``name``."""
     try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r}: expected a whole number of days") from None
-    if days < 0:
-        raise ConfigurationError(f"{name}={raw!r}: cannot be negative")
-    return timedelta(days=days)
+        build()
+    except RuleViolation as e:
+        raise ConfigurationError(
+            f"{name}={env.get(name)!r}: {e.message}", clause=e.clause
+        ) from None
+
+
+def _selection(env: Mapping[str, str]) -> SelectionParameters:
+    """``Settings.selection`` from ``ETMAD_DAILY_CAPACITY``, ``ETMAD_PILOT_SIZE`` and
+    ``ETMAD_RAMP_UP``, each checked by the selection's own rules (``ETMAD 6.1(a)``)."""
+    defaults = SelectionParameters()
+    capacity = _env_whole(env, "ETMAD_DAILY_CAPACITY", defaults.daily_capacity, "Devices a day")
+    pilot = _env_whole(env, "ETMAD_PILOT_SIZE", defaults.pilot_size, "Devices")
+    _checked(env, "ETMAD_PILOT_SIZE", lambda: attrs.evolve(defaults, pilot_size=pilot))
+    ramp_up = _env_ramp_up(env, "ETMAD_RAMP_UP", defaults.ramp_up)
+    _checked(env, "ETMAD_RAMP_UP", lambda: attrs.evolve(defaults, ramp_up=ramp_up))
+    return SelectionParameters(daily_capacity=capacity, pilot_size=pilot, ramp_up=ramp_up)
+
+
+def _suspension_rule(env: Mapping[str, str]) -> SuspensionRule:
+    """``Settings.suspension_rule`` (DOMAIN 4.3) from ``ETMAD_SUSPENSION_*``, each value
+    checked by the rule's own validation (``ETMAD 6.1(d)``)."""
+    defaults = SuspensionRule()
+    hours = _env_whole(
+        env,
+        "ETMAD_SUSPENSION_WINDOW_HOURS",
+        int(defaults.window / timedelta(hours=1)),
+        "hours",
+        least=1,
+    )
+    minimum = _env_whole(
+        env,
+        "ETMAD_SUSPENSION_MIN_ATTEMPTS",
+        defaults.minimum_completed,
+        "completed attempts",
+        least=1,
+    )
+    ratio = _env_ratio(env, "ETMAD_SUSPENSION_RATIO", defaults.failure_ratio)
+    _checked(env, "ETMAD_SUSPENSION_RATIO", lambda: attrs.evolve(defaults, failure_ratio=ratio))
+    return SuspensionRule(
+        window=timedelta(hours=hours), minimum_completed=minimum, failure_ratio=ratio
+    )
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -110,11 +209,23 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError(
             f"ETMAD_BULK_MIGRATION_NUMBER={number_text!r}: expected a whole number"
         ) from None
+    standard = Settings()
     values: dict[str, object] = {
         "eligibility": eligibility,
         "bulk_migration_number": number,
         "auto_authorise_bulk": _env_bool(env, "ETMAD_AUTO_AUTHORISE_BULK", default=True),
         "mpan_check_digit": check == "strict",
+        "selection": _selection(env),
+        "reselect_after": _env_days(env, "ETMAD_RESELECT_AFTER_DAYS", standard.reselect_after),
+        "aggregate_cache_size": _env_whole(
+            env,
+            "ETMAD_AGGREGATE_CACHE_SIZE",
+            standard.aggregate_cache_size,
+            "aggregates",
+            least=1,
+        ),
+        "suspension_rule": _suspension_rule(env),
+        "auto_suspend": _env_bool(env, "ETMAD_AUTO_SUSPEND", default=standard.auto_suspend),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

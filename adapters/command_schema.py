@@ -191,6 +191,21 @@ _COMMANDS: dict[str, dict[str, Any]] = {
         },
         {"to_model": _MODEL},
     ),
+    "DismissNonMigratableCandidate": _command(
+        "DismissNonMigratableCandidate",
+        {"model": _MODEL, "at": _TIME, "decided_by": _NONEMPTY, "rationale": _NONEMPTY},
+    ),
+    "RaisePartyIncident": _command(
+        "RaisePartyIncident",
+        {
+            "party": _NONEMPTY,
+            "reference": _NONEMPTY,
+            "device_id": _EUI64,
+            "at": _TIME,
+            "description": _TEXT,
+        },
+        {"required_by_error_handling": {"type": "boolean"}},
+    ),
     "AssessEligibility": _command(
         "AssessEligibility", {"device_id": _EUI64, "at": _TIME}, {"explain": {"type": "boolean"}}
     ),
@@ -211,6 +226,8 @@ _COMMANDS: dict[str, dict[str, Any]] = {
     },
     "ListNonMigratable": _command("ListNonMigratable", {"at": _TIME}),
     "ShowProgramme": _command("ShowProgramme", {"at": _TIME}),
+    "ShowIncident": _command("ShowIncident", {"incident": _NONEMPTY}),
+    "ListIncidents": _command("ListIncidents", {"at": _TIME}),
     "ShowModel": _command(
         "ShowModel",
         {"model": _MODEL},

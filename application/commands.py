@@ -16,6 +16,10 @@ import attrs
 
 from application.errors import CommandRejected
 from application.mapper import event_record
+from application.process_managers import (
+    dismiss_non_migratable_candidate,
+    refuse_party_raised_incident,
+)
 from application.programme_control import (
     ProgrammeState,
     programme_state,
@@ -43,6 +47,8 @@ from domain.identifiers import (
     SmetsGeneration,
     parse_mpxn,
 )
+from domain.incidents import EVENTS as INCIDENT_EVENTS
+from domain.incidents import Incident, incident_aggregate_id
 from domain.registration import SupplierChange
 from domain.remediation import (
     ActionOutcome,
@@ -165,6 +171,16 @@ def _ramp_up(payload: Payload, name: str = "ramp_up") -> tuple[tuple[int, int], 
     ):
         raise InvalidCommand(f"field {name!r} must be a list of [days, daily cap] pairs")
     return tuple((days, cap) for days, cap in value)
+
+
+def _flag(payload: Payload, name: str) -> bool:
+    """An optional JSON boolean (absent or null: false)."""
+    value = payload.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidCommand(f"field {name!r} must be true or false")
+    return value
 
 
 def _version(payload: Payload) -> int | None:
@@ -533,6 +549,44 @@ def _remediation_action(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSO
     return _done(outcome, _remediation(device_id, outcome.result))
 
 
+# --- the programme policies' proposals and incidents ----------------------------------------
+
+
+def _incident(incident: Incident) -> dict[str, JSON]:
+    """An incident's state, as ``ShowIncident`` and ``ListIncidents`` give it."""
+    state = to_primitive(incident)
+    assert isinstance(state, dict)  # noqa: S101 — attrs state is an object
+    return state
+
+
+@handler("DismissNonMigratableCandidate")
+def _dismiss_candidate(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(
+        dismiss_non_migratable_candidate(
+            app,
+            model=_model(p),
+            at=_at(p),
+            decided_by=_text(p, "decided_by"),
+            rationale=_text(p, "rationale"),
+        )
+    )
+
+
+@handler("RaisePartyIncident")
+def _party_incident(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    outcome = refuse_party_raised_incident(
+        app,
+        party=_text(p, "party"),
+        about=_device_id(p),
+        reference=_text(p, "reference"),
+        description=_text(p, "description"),
+        at=_at(p),
+        required_by_error_handling=_flag(p, "required_by_error_handling"),
+    )
+    [recorded] = outcome.events  # the decision, on a new incident
+    return _done(outcome, _incident(Incident.create(recorded.event, recorded.originator_version)))
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
@@ -618,6 +672,32 @@ def _list_non_migratable(app: EtmadApplication, p: Payload) -> tuple[Outcome, JS
 @handler("ShowProgramme")
 def _show_programme(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     return _done(Outcome(()), _programme(programme_state(app, _at(p))))
+
+
+@handler("ShowIncident")
+def _show_incident(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    key = _text(p, "incident")
+    aggregate_id = key if key.startswith("incident:") else incident_aggregate_id(key)
+    incident = app.load(aggregate_id, Incident.create)
+    if incident is None:
+        raise CommandRejected("UNKNOWN_INCIDENT", f"no incident {key!r} is recorded")
+    result = _incident(incident)
+    result["recorded"] = [event_record(e) for e in app.stored(aggregate_id)]
+    return _done(Outcome(()), result)
+
+
+@handler("ListIncidents")
+def _list_incidents(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    at = _at(p)
+    ids = dict.fromkeys(i for kind in INCIDENT_EVENTS for i in app.aggregates_with(kind.TYPE))
+    found = [app.load(i, Incident.create, as_of=at) for i in ids]
+    incidents = sorted(
+        (i for i in found if i is not None),
+        key=lambda i: (i.at.timestamp() if i.at is not None else float("-inf"), i.incident_id),
+    )
+    return _done(
+        Outcome(()), {"as_of": format_time(at), "incidents": [_incident(i) for i in incidents]}
+    )
 
 
 def command_names() -> tuple[str, ...]:
