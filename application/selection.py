@@ -56,15 +56,15 @@ def _candidates(app: EtmadApplication, at: datetime) -> list[Candidate]:
         until = rest_until(migration, app.settings.reselect_after) if migration else None
         resting = until is not None and until > at
         try:
-            eligibility = app.eligibility_at(device.device_id, at)
+            eligible, reasons = app.eligibility_codes(device.device_id, at)
         except UnknownDevice:  # pragma: no cover — loaded just above, as of the same time
             continue
         candidates.append(
             Candidate(
                 device_id=device.device_id,
                 model=app.effective_model(device, as_of=at),
-                eligible=eligibility.eligible,
-                reasons=tuple(r.code.value for r in eligibility.reasons),
+                eligible=eligible,
+                reasons=reasons,
                 resting=resting,
             )
         )

@@ -48,6 +48,7 @@ from domain.eligibility import (
     Eligibility,
     EligibilityInputs,
     assess_eligibility,
+    constant_between,
     supplier_source,
 )
 from domain.errors import RuleViolation
@@ -79,6 +80,9 @@ class _Folds(Protocol):
 
 
 A = TypeVar("A", bound=_Folds)
+#: A remembered eligibility verdict: the facts, the times between which it holds, (eligible,
+#: reason codes).
+_Verdict = tuple[EligibilityInputs, datetime | None, datetime | None, tuple[bool, tuple[str, ...]]]
 Factory = Callable[[DomainEvent, int], A]
 
 
@@ -178,6 +182,7 @@ class EtmadApplication(Application[str]):
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings()
         self._registry = EventTypeRegistry(upcasters=upcasters)
+        self._verdicts: dict[EUI64, _Verdict] = {}
         super().__init__(env=dict(env or {}))
         recorder = self.process_recorder
         self.cache = AggregateCache(
@@ -364,6 +369,29 @@ class EtmadApplication(Application[str]):
         """``assess_eligibility`` on the states this application holds (no catch-up: for
         callers that caught up already, such as a unit of work or the day's selection)."""
         at = utc(at)
+        facts = self.eligibility_inputs(device_id, at)
+        return assess_eligibility(facts, at=at, parameters=self.settings.eligibility)
+
+    def eligibility_codes(self, device_id: EUI64, at: datetime) -> tuple[bool, tuple[str, ...]]:
+        """The verdict and reason codes of ``eligibility_at``, reused from an earlier
+        assessment of the same facts while no 1.4(b) window has opened or closed since
+        (``domain.eligibility.constant_between``): the daily selection asks for every
+        Device."""
+        at = utc(at)
+        facts = self.eligibility_inputs(device_id, at)
+        known = self._verdicts.get(device_id)
+        if known is not None:
+            inputs, lo, hi, verdict = known
+            if inputs == facts and (lo is None or lo <= at) and (hi is None or at < hi):
+                return verdict
+        decision = assess_eligibility(facts, at=at, parameters=self.settings.eligibility)
+        verdict = (decision.eligible, tuple(r.code.value for r in decision.reasons))
+        lo, hi = constant_between(facts, at, self.settings.eligibility)
+        self._verdicts[device_id] = (facts, lo, hi, verdict)
+        return verdict
+
+    def eligibility_inputs(self, device_id: EUI64, at: datetime) -> EligibilityInputs:
+        """The facts eligibility at ``at`` is decided on, as they stood then."""
         device = self.device(device_id, as_of=at)
         hub: Device | None = None
         if device.comms_hub_id is not None:
@@ -383,7 +411,7 @@ class EtmadApplication(Application[str]):
             esme=esme,
         )
         history = tuple(self.registration.supplier_history(source.mpxn)) if source.mpxn else ()
-        facts = EligibilityInputs(
+        return EligibilityInputs(
             device_id=device.device_id,
             device_type=device.device_type,
             model=model_key,
@@ -398,7 +426,6 @@ class EtmadApplication(Application[str]):
             supplier_history=history,
             technical_issues=device.technical_issues,
         )
-        return assess_eligibility(facts, at=at, parameters=self.settings.eligibility)
 
     def _active_connected(self, hub: Device, device_type: DeviceType, at: datetime) -> Any:  # noqa: ANN401
         for link in reversed(hub.connected_of(device_type)):

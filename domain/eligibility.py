@@ -295,3 +295,31 @@ def supplier_source(
         rule=f"{clauses.ETMAD_2_GPF_SUPPLIER}: neither GSME nor ESME "
         "connected; no Responsible Supplier",
     )
+
+
+def constant_between(
+    facts: EligibilityInputs, at: datetime, parameters: EligibilityParameters | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """``(lo, hi)``: on the same facts, ``assess_eligibility`` gives the same verdict and the
+    same reason codes at every time ``t`` with ``lo <= t < hi`` (None: unbounded), ``at``
+    included. Only the 1.4(b) windows depend on time: each change of supplier is pending on
+    ``[effective - pending, effective)`` and recent on ``[effective, effective + recent)``, and
+    Commissioning is recent on ``[commissioned, commissioned + recent)``; their ends are the only
+    times the codes can change. (The reasons' texts count days, so they change daily.)"""
+    at = utc(at)
+    params = parameters or EligibilityParameters()
+    is_gpf = facts.device_type is DeviceType.GPF
+    commissioned_at = facts.comms_hub_commissioned_at if is_gpf else facts.commissioned_at
+    ends: list[datetime] = []
+    for change in changes_of_supplier(facts.supplier_history):
+        effective = change.effective_from
+        ends += [
+            effective - params.pending_change_of_supplier,
+            effective,
+            effective + params.recent_change_of_supplier,
+        ]
+    if commissioned_at is not None:
+        ends += [commissioned_at, commissioned_at + params.recent_commissioning]
+    lo = max((t for t in ends if t <= at), default=None)
+    hi = min((t for t in ends if t > at), default=None)
+    return lo, hi

@@ -23,6 +23,7 @@ from domain.eligibility import (
     ReasonCode,
     SupplierSource,
     assess_eligibility,
+    constant_between,
 )
 from domain.identifiers import EUI64, MPAN, CosParty, DeviceModelKey, DeviceType
 from domain.registration import SupplierChange
@@ -712,3 +713,29 @@ def test_policy_finds_a_device_with_no_grounds_eligible(
     decision = assess_eligibility(facts, at=at, parameters=parameters)
     assert decision.eligible, decision.reasons
     assert decision.reasons == ()
+
+
+@hypothesis_settings(deadline=None, max_examples=300)
+@given(
+    facts=_inputs(),
+    at=_TIMES,
+    parameters=_PARAMETERS,
+    where=st.floats(min_value=0, max_value=1),
+)
+def test_the_verdict_and_codes_hold_between_the_window_ends_around_a_time(
+    facts: EligibilityInputs, at: datetime, parameters: EligibilityParameters, where: float
+):
+    """``constant_between`` is what lets the daily selection reuse an assessment: anywhere in
+    ``[lo, hi)`` the same facts give the same verdict and reason codes as at ``at``."""
+    lo, hi = constant_between(facts, at, parameters)
+    assert lo is None or lo <= at
+    assert hi is None or at < hi
+    first = lo if lo is not None else at - timedelta(days=400)
+    last = (hi if hi is not None else at + timedelta(days=400)) - timedelta(microseconds=1)
+    decision = assess_eligibility(facts, at=at, parameters=parameters)
+    for t in (first, last, first + (last - first) * where):
+        other = assess_eligibility(facts, at=t, parameters=parameters)
+        assert (other.eligible, [r.code for r in other.reasons]) == (
+            decision.eligible,
+            [r.code for r in decision.reasons],
+        )
