@@ -225,6 +225,7 @@ _COMMANDS: dict[str, dict[str, Any]] = {
         "anyOf": [{"required": ["id"]}, {"required": ["device_id"]}],
     },
     "ListNonMigratable": _command("ListNonMigratable", {"at": _TIME}),
+    "ListFailedMigrations": _command("ListFailedMigrations", {"at": _TIME}),
     "ShowProgramme": _command("ShowProgramme", {"at": _TIME}),
     "ShowIncident": _command("ShowIncident", {"incident": _NONEMPTY}),
     "ListIncidents": _command("ListIncidents", {"at": _TIME}),

@@ -669,6 +669,34 @@ def _list_non_migratable(app: EtmadApplication, p: Payload) -> tuple[Outcome, JS
     return _done(Outcome(()), {"as_of": format_time(at), "models": models})
 
 
+@handler("ListFailedMigrations")
+def _list_failed_migrations(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    at = _at(p)
+    devices: list[JSON] = []
+    for migration in app.failed_migrations(at):
+        failed = migration.failed_migration
+        assert failed is not None  # noqa: S101 — the list holds failed ones only
+        series = migration.current_series
+        devices.append(
+            {
+                "device_id": str(migration.device_id),
+                "device_type": str(migration.device_type),
+                "model": to_primitive(series.model),
+                "status": str(migration.status),
+                "series": series.number,
+                "attempts": migration.attempts,
+                "failure_code": str(failed.failure_code),
+                "failure_sub_code": failed.failure_sub_code,
+                "date_of_last_failure": format_time(failed.date_of_last_failure),
+                "step": str(failed.step),
+                "cause": str(failed.cause),
+                "detail": failed.detail,
+                "remediations": len(migration.remediations),
+            }
+        )
+    return _done(Outcome(()), {"as_of": format_time(at), "devices": devices})
+
+
 @handler("ShowProgramme")
 def _show_programme(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     return _done(Outcome(()), _programme(programme_state(app, _at(p))))

@@ -62,6 +62,7 @@ from domain.identifiers import (
     MPxN,
     SmetsGeneration,
 )
+from domain.migration import Migration, SeriesStarted
 from domain.registration import SupplierChange
 
 
@@ -443,6 +444,19 @@ class EtmadApplication(Application[str]):
             as_of=at,
             cap=self.settings.bulk_migration_number,
         )
+
+    def failed_migrations(self, at: datetime) -> list[Migration]:
+        """ETMAD 1.8(a): every Device that has had a Failed Migration by ``at``, its Migration
+        as it stood then (the H17.5 items are ``Migration.failed_migration``), in the order of
+        their first series."""
+        at = utc(at)
+        self.catch_up()
+        found = []
+        for aggregate_id in self.aggregates_with(SeriesStarted.TYPE):
+            migration = self.load(aggregate_id, Migration.create, as_of=at)
+            if migration is not None and migration.failed_migration is not None:
+                found.append(migration)
+        return found
 
     def non_migratable_list(self, at: datetime) -> list[DeviceModel]:
         """ETMAD 1.12: the Device Models categorised Non-Migratable as they stood at ``at``,

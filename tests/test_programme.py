@@ -553,3 +553,30 @@ def test_pilot_then_proving_then_authorisation_then_ramp_up(make_app: AppFactory
     assert limits(DAY + timedelta(days=2)) == ["RAMP_UP"]
     assert limits(DAY + timedelta(days=3)) == []  # the cap of 100 held nothing back
     assert all(migration(app, d).succeeded for d in devices)
+
+
+# --- the Devices that have Failed Migration (1.8(a), H17.5) -----------------------------------
+
+
+def test_failed_migrations_are_listed_with_their_h17_5_items_as_of_a_time(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    devices = estate(app, per_model=2)
+    programme(app).run_day(DAY)
+    run = Runner(app)
+    before = run.ok("ListFailedMigrations", at=iso(business_time(DAY)))
+    assert before.result == {"as_of": iso(business_time(DAY)), "devices": []}
+    after = run.ok("ListFailedMigrations", at=iso(business_time(DAY + timedelta(days=1))))
+    assert isinstance(after.result, dict)
+    listed = {item["device_id"]: item for item in after.result["devices"]}
+    for device_id in devices[REJECTING]:
+        item = listed[str(device_id)]
+        assert item["failure_code"] == "REPLACEMENT_REJECTED"
+        assert item["failure_sub_code"] == "badCertificate(5)"
+        assert item["status"] == "completed_unsuccessfully"
+        assert item["step"] == "replacement"
+    for device_id in devices[SILENT]:
+        assert listed[str(device_id)]["failure_code"] == "REPLACEMENT_NO_RESPONSE"
+        assert listed[str(device_id)]["status"] == "retry_scheduled"
+    assert not any(str(d) in listed for d in devices[HEALTHY])
