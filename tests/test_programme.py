@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -569,7 +570,8 @@ def test_failed_migrations_are_listed_with_their_h17_5_items_as_of_a_time(
     assert before.result == {"as_of": iso(business_time(DAY)), "devices": []}
     after = run.ok("ListFailedMigrations", at=iso(business_time(DAY + timedelta(days=1))))
     assert isinstance(after.result, dict)
-    listed = {item["device_id"]: item for item in after.result["devices"]}
+    items: list[dict[str, Any]] = after.result["devices"]  # type: ignore[assignment]
+    listed = {item["device_id"]: item for item in items}
     for device_id in devices[REJECTING]:
         item = listed[str(device_id)]
         assert item["failure_code"] == "REPLACEMENT_REJECTED"

@@ -7,7 +7,7 @@ are kept as ``Any``: their DER is carried byte for byte, never re-encoded.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from asn1crypto import core
 
@@ -60,6 +60,17 @@ class RemotePartySeqNumberChange(core.Sequence):  # type: ignore[misc]
 
 class RemotePartySeqNumberChanges(core.SequenceOf):  # type: ignore[misc]
     _child_spec = RemotePartySeqNumberChange
+
+
+# The IMPLICIT tags of AuthorisingRemotePartyControl's fields below, as the DER writer and the
+# canonical reader (``credentials.py``, ``canonical.py``) write and expect them.
+PLAINTEXT_SYMMETRIC_KEY_TAG: Final = 0x80  # [0] OCTET STRING
+APPLY_TIME_BASED_CPV_CHECKS_TAG: Final = 0x81  # [1] INTEGER
+AUTHORISING_CELL_TAG: Final = 0xA2  # [2] TrustAnchorCellIdentifier (constructed)
+AUTHORISING_SEQ_NUMBER_TAG: Final = 0x83  # [3] INTEGER
+NEW_FLOOR_SEQ_NUMBER_TAG: Final = 0x84  # [4] INTEGER
+NEW_SPECIALIST_FLOOR_SEQ_NUMBERS_TAG: Final = 0xA5  # [5] SpecialistSeqNumbers (constructed)
+OTHER_SEQ_NUMBER_CHANGES_TAG: Final = 0xA6  # [6] RemotePartySeqNumberChanges (constructed)
 
 
 class AuthorisingRemotePartyControl(core.Sequence):  # type: ignore[misc]

@@ -1,5 +1,8 @@
 """BER tag-length-value framing: lengths, a bounds-checked walk, and the two length forms.
 
+The walk is one iterative pass (``frame``; ``walk`` also lists the elements): the codec frames
+every payload and certificate it reads, so the pass allocates nothing per element.
+
 GBCS carries DER payloads in commands, but the RTDS Device responses write every length of 128
 or more in two octets (``30 82 00 CA`` where DER has ``30 81 CA``). ``LengthForm`` names both,
 so that a decoded response re-encodes to the bytes it came from.
@@ -112,43 +115,98 @@ def walk(data: bytes, *, field: str, offset: int = 0, end: int | None = None) ->
     """Check that ``data[offset:end]`` is a sequence of well-formed BER elements, nested ones
     included, and return every element (outer ones first). Raises ``InvalidGbcs``."""
     found: list[Tlv] = []
-    _walk(data, offset, len(data) if end is None else end, field=field, depth=0, found=found)
+    _scan(data, offset, len(data) if end is None else end, field, found)
     return found
 
 
-def _walk(data: bytes, offset: int, end: int, *, field: str, depth: int, found: list[Tlv]) -> None:
-    if depth > MAX_DEPTH:
-        raise InvalidGbcs(f"nested deeper than {MAX_DEPTH} levels", offset=offset, field=field)
-    while offset < end:
-        tlv = read_tlv(data, offset, end, field=field)
-        found.append(tlv)
-        if tlv.constructed:
-            _walk(data, tlv.content_offset, tlv.end, field=field, depth=depth + 1, found=found)
-        offset = tlv.end
+@attrs.frozen
+class Framing:
+    """What one pass over well-formed BER found: the first top-level element's tag and end
+    (tag -1 when there is none), the form every length is written in (DER before two-octet
+    when both fit; None when they mix forms), and the deepest nesting of constructed
+    elements (0 for primitives only)."""
+
+    first_tag: int
+    first_end: int
+    length_form: LengthForm | None
+    depth: int
+
+
+def frame(data: bytes, *, field: str, offset: int = 0, end: int | None = None) -> Framing:
+    """Check ``data[offset:end]`` as ``walk`` does (same refusals, in the same order), without
+    building an element per node."""
+    return _scan(data, offset, len(data) if end is None else end, field, None)
+
+
+def _scan(data: bytes, offset: int, end: int, field: str, found: list[Tlv] | None) -> Framing:
+    """One depth-first pass (outer elements first, as the nesting reads): every element's tag
+    and length checked against the element holding it. Lengths under 128 in one octet, the
+    common case, are read inline; any other header goes through ``read_tlv``, which reads the
+    long form or raises the refusal."""
+    first_tag, first_end = -1, offset
+    der = two_octet = True
+    depth = 0
+    limit = end
+    outer: list[int] = []  # the limits of the elements the pass is inside, innermost last
+    at = offset
+    while True:
+        if at >= limit:
+            if not outer:
+                break
+            limit = outer.pop()
+            continue
+        tag = data[at]
+        if (
+            tag & _HIGH_TAG != _HIGH_TAG
+            and at + 1 < limit
+            and data[at + 1] < _SHORT_FORM_LIMIT
+            and at + 2 + data[at + 1] <= limit
+        ):
+            content, stop = at + 2, at + 2 + data[at + 1]
+        else:
+            tlv = read_tlv(data, at, limit, field=field)
+            content, stop = tlv.content_offset, tlv.end
+            octets = content - at - 2  # length octets after the 0x8n octet
+            minimal = (tlv.length.bit_length() + 7) // 8
+            long_enough = tlv.length >= _SHORT_FORM_LIMIT
+            der = der and long_enough and octets == minimal
+            two_octet = two_octet and long_enough and octets == max(minimal, 2)
+        if found is not None:
+            found.append(Tlv(tag=tag, offset=at, header_length=content - at, length=stop - content))
+        if not outer and first_tag < 0:
+            first_tag, first_end = tag, stop
+        if tag & _CONSTRUCTED:
+            if len(outer) >= MAX_DEPTH:
+                raise InvalidGbcs(
+                    f"nested deeper than {MAX_DEPTH} levels", offset=content, field=field
+                )
+            outer.append(limit)
+            depth = max(depth, len(outer))
+            limit = stop
+            at = content
+        else:
+            at = stop
+    form = LengthForm.DER if der else LengthForm.TWO_OCTET if two_octet else None
+    return Framing(first_tag=first_tag, first_end=first_end, length_form=form, depth=depth)
 
 
 def single_element(data: bytes, *, field: str, offset: int = 0) -> Tlv:
     """Check that ``data`` is exactly one well-formed BER element and return it."""
-    elements = walk(data, field=field)
-    if not elements:
+    framing = frame(data, field=field)
+    if framing.first_tag < 0:
         raise InvalidGbcs("empty", offset=offset, field=field)
-    top = elements[0]
-    if top.end != len(data):
+    if framing.first_end != len(data):
         raise InvalidGbcs(
-            f"{len(data) - top.end} bytes after the end of the element",
-            offset=offset + top.end,
+            f"{len(data) - framing.first_end} bytes after the end of the element",
+            offset=offset + framing.first_end,
             field=field,
         )
-    return top
+    return read_tlv(data, 0, len(data), field=field)
 
 
 def length_form(data: bytes, *, field: str) -> LengthForm | None:
     """The form every length of ``data`` is written in, or None when they mix forms."""
-    elements = walk(data, field=field)
-    for form in LengthForm:
-        if all(e.header_length - 1 == len(encode_length(e.length, form)) for e in elements):
-            return form
-    return None
+    return frame(data, field=field).length_form
 
 
 def relength(data: bytes, form: LengthForm, *, field: str) -> bytes:

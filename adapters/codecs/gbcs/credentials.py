@@ -1,18 +1,23 @@
 """CS02b Update Security Credentials on the wire: ``encode_*`` writes the values of
 ``payload.py`` (DER, or a response's recorded length form), ``decode_*`` reads them strictly,
 raising ``InvalidGbcs`` naming the field at fault. The ASN.1 is in ``asn1.py``.
+
+Encoding uses the small DER writer of ``der.py`` (the bytes asn1crypto would write, proved by
+``tests/test_gbcs_fast_paths.py``). Decoding reads canonical DER — what the encoders write —
+with ``canonical.py``, and everything else (other BER forms, bad input) with asn1crypto.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from asn1crypto import core
 
-from adapters.codecs.gbcs import asn1
+from adapters.codecs.gbcs import asn1, canonical, der
 from adapters.codecs.gbcs.ber import LengthForm, length_form, relength, single_element
 from adapters.codecs.gbcs.errors import InvalidGbcs
 from adapters.codecs.gbcs.header import check_counter
@@ -42,57 +47,91 @@ _KEY_USAGE_NAMES: Final = {
     KeyUsage.DIGITAL_SIGNATURE: "digitalSignature",
     KeyUsage.KEY_AGREEMENT: "keyAgreement",
 }
+_KEY_USAGE_BITS: Final = {  # the X.509 KeyUsage bit of each name
+    usage: bit for bit, name in asn1.KEY_USAGE_BITS.items() for usage in KeyUsage if usage == name
+}
 _CELL_USAGE_CODES: Final = {CellUsage.MANAGEMENT: 0, CellUsage.PREPAYMENT_TOP_UP: 1}
 
 
 # ---------------------------------------------------------------------------------- encoding
+#
+# Written with the DER writer of ``der.py``, field for field as ``asn1.py`` defines them
+# (``tests/test_gbcs_fast_paths.py`` proves the bytes equal asn1crypto's for any value).
 
 
-def _cell_asn(cell: TrustAnchorCell) -> dict[str, Any]:
-    return {
-        "remotePartyRole": int(cell.role),
-        "keyUsage": {_KEY_USAGE_NAMES[KeyUsage(cell.key_usage)]},
-        "cellUsage": _CELL_USAGE_CODES[CellUsage(cell.cell_usage)],
-    }
+@functools.lru_cache(maxsize=64)
+def _cell_der(cell: TrustAnchorCell, *, tag: int = der.SEQUENCE) -> bytes:
+    """Remembered: a fleet's payloads name the same few cells."""
+    cell_usage = _CELL_USAGE_CODES[CellUsage(cell.cell_usage)]
+    return der.sequence(
+        der.integer(int(cell.role)),
+        der.named_bits({_KEY_USAGE_BITS[KeyUsage(cell.key_usage)]}),
+        b"" if cell_usage == 0 else der.integer(cell_usage),  # DEFAULT management (0)
+        tag=tag,
+    )
 
 
-def _specialists_asn(items: tuple[SpecialistSeqNumber, ...]) -> list[dict[str, int]]:
-    return [{"seqNumberUsage": int(s.usage), "seqNumber": s.seq_number} for s in items]
+def _specialists_der(items: tuple[SpecialistSeqNumber, ...], *, tag: int = der.SEQUENCE) -> bytes:
+    return der.sequence(
+        *(der.sequence(der.integer(int(s.usage)), der.integer(s.seq_number)) for s in items),
+        tag=tag,
+    )
 
 
-def _changes_asn(items: tuple[RemotePartySeqNumberChange, ...]) -> list[dict[str, Any]]:
-    out = []
-    for change in items:
-        item: dict[str, Any] = {
-            "remotePartyRole": int(change.role),
-            "floorSeqNumber": change.floor_seq_number,
-        }
-        if change.specialist_floor_seq_numbers is not None:
-            item["specialistFloorSeqNumber"] = _specialists_asn(change.specialist_floor_seq_numbers)
-        out.append(item)
-    return out
+def _changes_der(
+    items: tuple[RemotePartySeqNumberChange, ...], *, tag: int = der.SEQUENCE
+) -> bytes:
+    return der.sequence(
+        *(
+            der.sequence(
+                der.integer(int(change.role)),
+                der.integer(change.floor_seq_number),
+                b""
+                if change.specialist_floor_seq_numbers is None
+                else _specialists_der(change.specialist_floor_seq_numbers),
+            )
+            for change in items
+        ),
+        tag=tag,
+    )
 
 
-def _control_asn(control: AuthorisingRemotePartyControl) -> dict[str, Any]:
-    out: dict[str, Any] = {"credentialsReplacementMode": int(control.mode)}
+def _control_der(control: AuthorisingRemotePartyControl) -> bytes:
+    parts = [der.integer(int(control.mode))]
     if control.plaintext_symmetric_key is not None:
-        out["plaintextSymmetricKey"] = control.plaintext_symmetric_key
+        parts.append(
+            der.octet_string(control.plaintext_symmetric_key, tag=asn1.PLAINTEXT_SYMMETRIC_KEY_TAG)
+        )
     if control.apply_time_based_cpv_checks is not None:
-        out["applyTimeBasedCPVChecks"] = int(control.apply_time_based_cpv_checks)
+        parts.append(
+            der.integer(
+                int(control.apply_time_based_cpv_checks), tag=asn1.APPLY_TIME_BASED_CPV_CHECKS_TAG
+            )
+        )
     if control.authorising_cell is not None:
-        out["authorisingRemotePartyTACellIdentifier"] = _cell_asn(control.authorising_cell)
-    out["authorisingRemotePartySeqNumber"] = control.seq_number
+        parts.append(_cell_der(control.authorising_cell, tag=asn1.AUTHORISING_CELL_TAG))
+    parts.append(der.integer(control.seq_number, tag=asn1.AUTHORISING_SEQ_NUMBER_TAG))
     if control.new_remote_party_floor_seq_number is not None:
-        out["newRemotePartyFloorSeqNumber"] = control.new_remote_party_floor_seq_number
+        parts.append(
+            der.integer(
+                control.new_remote_party_floor_seq_number, tag=asn1.NEW_FLOOR_SEQ_NUMBER_TAG
+            )
+        )
     if control.new_remote_party_specialist_floor_seq_numbers is not None:
-        out["newRemotePartySpecialistFloorSeqNumber"] = _specialists_asn(
-            control.new_remote_party_specialist_floor_seq_numbers
+        parts.append(
+            _specialists_der(
+                control.new_remote_party_specialist_floor_seq_numbers,
+                tag=asn1.NEW_SPECIALIST_FLOOR_SEQ_NUMBERS_TAG,
+            )
         )
     if control.other_remote_party_seq_number_changes is not None:
-        out["otherRemotePartySeqNumberChanges"] = _changes_asn(
-            control.other_remote_party_seq_number_changes
+        parts.append(
+            _changes_der(
+                control.other_remote_party_seq_number_changes,
+                tag=asn1.OTHER_SEQ_NUMBER_CHANGES_TAG,
+            )
         )
-    return out
+    return der.sequence(*parts)
 
 
 def generalized_time(moment: datetime) -> str:
@@ -105,65 +144,62 @@ def generalized_time(moment: datetime) -> str:
 
 def encode_update_security_credentials(payload: UpdateSecurityCredentials) -> bytes:
     """The DER of the command payload (certificates byte for byte as given)."""
-    value = asn1.UpdateSecurityCredentials(
-        {
-            "authorisingRemotePartyControl": _control_asn(payload.control),
-            "replacements": [
-                {
-                    "replacementCertificate": core.Any.load(r.certificate),
-                    "targetTrustAnchorCell": _cell_asn(r.cell),
-                }
-                for r in payload.replacements
-            ],
-            "certificationPathCertificates": [core.Any.load(c) for c in payload.certification_path],
-        }
+    return der.sequence(
+        _control_der(payload.control),
+        der.sequence(
+            *(der.sequence(r.certificate, _cell_der(r.cell)) for r in payload.replacements)
+        ),
+        der.sequence(*payload.certification_path),
+        b""
+        if payload.execution_date_time is None
+        else der.generalized_time(generalized_time(payload.execution_date_time)),
     )
-    if payload.execution_date_time is not None:
-        value["executionDateTime"] = generalized_time(payload.execution_date_time)
-    return bytes(value.dump())
 
 
-def _outcome_asn(outcome: ExecutionOutcome) -> dict[str, Any]:
-    return {
-        "authorisingRemotePartySeqNumber": outcome.seq_number,
-        "credentialsReplacementMode": int(outcome.mode),
-        "remotePartySeqNumberChanges": _changes_asn(outcome.seq_number_changes),
-        "replacementOutcomes": [
-            {
-                "affectedTrustAnchorCell": _cell_asn(o.cell),
-                "statusCode": int(o.status),
-                "existingSubjectUniqueID": o.existing_subject_unique_id,
-                "existingSubjectKeyIdentifier": o.existing_subject_key_id,
-                "replacingSubjectUniqueID": o.replacing_subject_unique_id,
-                "replacingSubjectKeyIdentifier": o.replacing_subject_key_id,
-            }
-            for o in outcome.outcomes
-        ],
-    }
+def _outcome_der(outcome: ExecutionOutcome) -> bytes:
+    return der.sequence(
+        der.integer(outcome.seq_number),
+        der.integer(int(outcome.mode)),
+        _changes_der(outcome.seq_number_changes),
+        der.sequence(
+            *(
+                der.sequence(
+                    _cell_der(o.cell),
+                    der.integer(int(o.status), tag=der.ENUMERATED),
+                    der.octet_string(o.existing_subject_unique_id),
+                    der.octet_string(o.existing_subject_key_id),
+                    der.octet_string(o.replacing_subject_unique_id),
+                    der.octet_string(o.replacing_subject_key_id),
+                )
+                for o in outcome.outcomes
+            )
+        ),
+    )
 
 
-def _in_form(der: bytes, form: LengthForm) -> bytes:
-    return der if form is LengthForm.DER else relength(der, form, field="payload")
+def _in_form(data: bytes, form: LengthForm) -> bytes:
+    return data if form is LengthForm.DER else relength(data, form, field="payload")
 
 
 def encode_response(response: UpdateSecurityCredentialsResponse) -> bytes:
     """The response payload, its lengths written in ``response.length_form``."""
-    value = asn1.UpdateSecurityCredentialsResponse({"commandAccepted": None})
-    if response.execution_outcome is not None:
-        value["executionOutcome"] = _outcome_asn(response.execution_outcome)
-    return _in_form(bytes(value.dump()), response.length_form)
+    outcome = response.execution_outcome
+    return _in_form(
+        der.sequence(der.null(), b"" if outcome is None else _outcome_der(outcome)),
+        response.length_form,
+    )
 
 
 def encode_alert(alert: UpdateSecurityCredentialsAlert) -> bytes:
     """The alert payload, its lengths written in ``alert.length_form``."""
-    value = asn1.UpdateSecurityCredentialsAlert(
-        {
-            "alertCode": alert.alert_code,
-            "executionDateTime": generalized_time(alert.execution_date_time),
-            "executionOutcome": _outcome_asn(alert.execution_outcome),
-        }
+    return _in_form(
+        der.sequence(
+            der.integer(alert.alert_code),
+            der.generalized_time(generalized_time(alert.execution_date_time)),
+            _outcome_der(alert.execution_outcome),
+        ),
+        alert.length_form,
     )
-    return _in_form(bytes(value.dump()), alert.length_form)
 
 
 def encode_payload(payload: Payload) -> bytes:
@@ -359,7 +395,18 @@ def _load(kind: type[Any], data: bytes, name: str) -> Any:  # noqa: ANN401
 
 
 def decode_update_security_credentials(data: bytes) -> UpdateSecurityCredentials:
-    """Read a CS02b command payload. Raises ``InvalidGbcs`` naming the field at fault."""
+    """Read a CS02b command payload. Raises ``InvalidGbcs`` naming the field at fault.
+
+    Canonical DER (what ``encode_update_security_credentials`` writes) is read by
+    ``canonical.read_command``; anything else, refusals included, by asn1crypto."""
+    if isinstance(data, bytes):
+        read = canonical.read_command(data)
+        if read is not None:
+            return read
+    return _asn1_command(data)
+
+
+def _asn1_command(data: bytes) -> UpdateSecurityCredentials:
     name = "UpdateSecurityCredentials"
     value = _load(asn1.UpdateSecurityCredentials, data, name)
     return _at(name, lambda: _update_security_credentials(value))
@@ -439,7 +486,17 @@ def _form(data: bytes, name: str) -> LengthForm:
 
 
 def decode_response(data: bytes) -> UpdateSecurityCredentialsResponse:
-    """Read a CS02b response payload (BER lengths accepted; ``length_form`` records them)."""
+    """Read a CS02b response payload (BER lengths accepted; ``length_form`` records them).
+
+    Canonical DER is read by ``canonical.read_response``; anything else by asn1crypto."""
+    if isinstance(data, bytes):
+        read = canonical.read_response(data)
+        if read is not None:
+            return read
+    return _asn1_response(data)
+
+
+def _asn1_response(data: bytes) -> UpdateSecurityCredentialsResponse:
     name = "UpdateSecurityCredentialsResponse"
     value = _load(asn1.UpdateSecurityCredentialsResponse, data, name)
 

@@ -49,6 +49,9 @@ class CraFlag(enum.IntEnum):
     ALERT = 3
 
 
+_CRA_FLAGS: Final = frozenset(flag.value for flag in CraFlag)
+
+
 def _octet(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or not 0 <= value <= _UNSPECIFIED_OCTET:
         raise InvalidGbcs(f"must be an octet 0..255, not {value!r}", field=attribute.name)
@@ -220,14 +223,17 @@ class GeneralSigningHeader:
                 "a supplementary remote party counter needs a supplementary remote party ID",
                 field="other_information",
             )
-        last = (self.supplementary_originator_counter, self.supplementary_ka_certificate)
-        if any(x is not None for x in last) and self.supplementary_remote_party_counter is None:
+        has_originator_counter = self.supplementary_originator_counter is not None
+        has_ka_certificate = self.supplementary_ka_certificate is not None
+        if (has_originator_counter or has_ka_certificate) and (
+            self.supplementary_remote_party_counter is None
+        ):
             raise InvalidGbcs(
                 "a supplementary originator counter or key agreement certificate needs a "
                 "supplementary remote party counter",
                 field="other_information",
             )
-        if all(x is not None for x in last):
+        if has_originator_counter and has_ka_certificate:
             raise InvalidGbcs(
                 "other-information holds a supplementary originator counter or a key "
                 "agreement certificate, not both",
@@ -287,8 +293,14 @@ def _take(data: bytes, offset: int, count: int, field: str) -> bytes:
     return data[offset : offset + count]
 
 
+def _octet_at(data: bytes, offset: int, field: str) -> int:
+    if offset < len(data):
+        return data[offset]
+    return _take(data, offset, 1, field)[0]  # raises: no octet left
+
+
 def _fixed_length(data: bytes, offset: int, expected: int, field: str) -> int:
-    found = _take(data, offset, 1, field)[0]
+    found = _octet_at(data, offset, field)
     if found != expected:
         raise InvalidGbcs(f"length must be {expected}, found {found}", offset=offset, field=field)
     return offset + 1
@@ -296,7 +308,7 @@ def _fixed_length(data: bytes, offset: int, expected: int, field: str) -> int:
 
 def decode_header(data: bytes, offset: int = 0) -> DecodedHeader:
     """Read a Grouping Header at ``offset``. The content length is checked against ``data``."""
-    tag = _take(data, offset, 1, "general_signing_tag")[0]
+    tag = _octet_at(data, offset, "general_signing_tag")
     if tag != GENERAL_SIGNING_TAG:
         raise InvalidGbcs(
             f"expected the General Signing tag 0xDF, found 0x{tag:02X}",
@@ -304,8 +316,8 @@ def decode_header(data: bytes, offset: int = 0) -> DecodedHeader:
             field="general_signing_tag",
         )
     at = _fixed_length(data, offset + 1, TRANSACTION_ID_LENGTH, "transaction_id")
-    cra = _take(data, at, 1, "cra_flag")[0]
-    if cra not in {flag.value for flag in CraFlag}:
+    cra = _octet_at(data, at, "cra_flag")
+    if cra not in _CRA_FLAGS:
         raise InvalidGbcs(
             f"CRA flag must be 1 (command), 2 (response) or 3 (alert), found {cra}",
             offset=at,
@@ -321,7 +333,7 @@ def decode_header(data: bytes, offset: int = 0) -> DecodedHeader:
     at = _fixed_length(data, at + SYSTEM_TITLE_LENGTH, SYSTEM_TITLE_LENGTH, "recipient")
     recipient = EUI64(int.from_bytes(_take(data, at, SYSTEM_TITLE_LENGTH, "recipient"), "big"))
     at += SYSTEM_TITLE_LENGTH
-    date_time_length = _take(data, at, 1, "date_time")[0]
+    date_time_length = _octet_at(data, at, "date_time")
     if date_time_length not in {0, DATE_TIME_LENGTH}:
         raise InvalidGbcs(
             f"date-time length must be 0 or 12, found {date_time_length}",

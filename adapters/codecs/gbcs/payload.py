@@ -9,6 +9,7 @@ message code 0x0107) and the ECoS migration sends mode 6 (transCoSByTransCoS, 0x
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -44,8 +45,10 @@ class CredentialsReplacementMode(enum.IntEnum):
 
 def mode_of_message_code(code: int) -> CredentialsReplacementMode | None:
     """The mode a CS02b message code carries, or None if ``code`` is not a CS02b command's."""
-    modes = {mode.message_code: mode for mode in CredentialsReplacementMode}
-    return modes.get(code)
+    try:
+        return CredentialsReplacementMode(code - 0x0100)
+    except ValueError:
+        return None
 
 
 class CpvChecks(enum.IntEnum):
@@ -89,13 +92,22 @@ def _certificate(_instance: object, attribute: attrs.Attribute[bytes], value: by
 
 
 def check_certificate(der: bytes, *, field: str) -> bytes:
-    """``der`` if it is one well-formed BER SEQUENCE (the codec does not read inside it)."""
+    """``der`` if it is one well-formed BER SEQUENCE (the codec does not read inside it).
+
+    Remembered: a fleet's commands carry the same few certificates, and whether bytes are one
+    well-formed SEQUENCE depends on the bytes alone (a refusal is not remembered: it is
+    raised afresh, naming ``field``)."""
     if not isinstance(der, bytes):
         raise InvalidGbcs(f"a certificate is DER bytes, not {type(der).__name__}", field=field)
+    _check_certificate_framing(der, field)
+    return der
+
+
+@functools.lru_cache(maxsize=256)
+def _check_certificate_framing(der: bytes, field: str) -> None:
     top = single_element(der, field=field)
     if der[top.offset] != _SEQUENCE_TAG:
         raise InvalidGbcs(f"a certificate is a SEQUENCE (0x30), found 0x{der[0]:02X}", field=field)
-    return der
 
 
 def _utc_seconds(

@@ -8,6 +8,8 @@ two signatures of the same bytes differ, and both verify.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -98,17 +100,29 @@ def build_signed_pre_command(
 
 def _public_key(key: bytes | ec.EllipticCurvePublicKey) -> ec.EllipticCurvePublicKey:
     if isinstance(key, ec.EllipticCurvePublicKey):
-        loaded: object = key
-    else:
-        try:
-            loaded = load_der_public_key(bytes(key))
-        except (ValueError, TypeError, UnsupportedAlgorithm) as e:
-            raise InvalidGbcs(f"not a DER SubjectPublicKeyInfo ({e})", field="public_key") from None
-    if not isinstance(loaded, ec.EllipticCurvePublicKey) or not isinstance(
-        loaded.curve, ec.SECP256R1
-    ):
+        return _p256(key)
+    try:
+        der = bytes(key)
+    except (ValueError, TypeError) as e:
+        raise InvalidGbcs(f"not a DER SubjectPublicKeyInfo ({e})", field="public_key") from None
+    return _loaded_public_key(der)
+
+
+@functools.lru_cache(maxsize=256)
+def _loaded_public_key(der: bytes) -> ec.EllipticCurvePublicKey:
+    """The key of a DER SubjectPublicKeyInfo, remembered: a fleet's Devices hold the same few
+    credentials (loading is not verifying: every signature is still verified)."""
+    try:
+        loaded = load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise InvalidGbcs(f"not a DER SubjectPublicKeyInfo ({e})", field="public_key") from None
+    return _p256(loaded)
+
+
+def _p256(key: object) -> ec.EllipticCurvePublicKey:
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise InvalidGbcs("GBCS keys are ECDSA P-256 (DOMAIN.md 6)", field="public_key")
-    return loaded
+    return key
 
 
 def verify_signature(
