@@ -169,9 +169,9 @@ class AggregateCache:
                 self.put(aggregate_id, factory, state, events[aggregate_id])
             else:
                 self._entries.pop(aggregate_id, None)
-        self._advance(envelopes, notification_ids)
+        self.advance(envelopes, notification_ids)
 
-    def _advance(self, envelopes: Sequence[Envelope], notification_ids: Sequence[int]) -> None:
+    def advance(self, envelopes: Sequence[Envelope], notification_ids: Sequence[int]) -> None:
         """Move the position (and the topic indexes) over this application's own save, if
         nothing else was recorded before it since."""
         ids = sorted(notification_ids)

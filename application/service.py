@@ -9,6 +9,7 @@ business time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self, TypeVar, cast
@@ -140,6 +141,15 @@ class UnitOfWork:
             envelope = self._pending[reacted]
             reacted += 1
             self._app.react(self, envelope)
+        if self._app.batching and tracking is None:
+            self._app.defer(
+                self._pending,
+                {
+                    key: (self._factories[key], self._states[key])
+                    for key in {e.originator_id for e in self._pending}
+                },
+            )
+            return self.pending
         if self._pending or tracking is not None:
             written = {e.originator_id for e in self._pending}
             try:
@@ -184,6 +194,7 @@ class EtmadApplication(Application[str]):
         self.settings = settings or Settings()
         self._registry = EventTypeRegistry(upcasters=upcasters)
         self._verdicts: dict[EUI64, _Verdict] = {}
+        self._batch: list[Envelope] | None = None
         super().__init__(env=dict(env or {}))
         recorder = self.process_recorder
         self.cache = AggregateCache(
@@ -224,6 +235,55 @@ class EtmadApplication(Application[str]):
         recordings = self._record(processing)
         self._notify(recordings)
         return [r.notification.id for r in recordings]
+
+    @property
+    def batching(self) -> bool:
+        """Inside ``batch()``: units of work are saved together at its end."""
+        return self._batch is not None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Save every unit of work committed inside the block at its end, all together, in one
+        transaction — for bulk loading, where one transaction per command costs more than the
+        commands. Each unit of work still decides on the states before it (the cache holds
+        them); a rejected command saves nothing, as ever. If the block raises, or the final save
+        conflicts with another writer, nothing of the block is saved and the cache is cleared.
+        (A process manager's tracked save is never deferred.) Registration Data written inside
+        the block is committed once at its end too, just before the events, where the adapter
+        offers ``batch()``; it is idempotent, so a batch saved again after a failure of the
+        events' save records it once."""
+        if self._batch is not None:
+            raise RuntimeError("batches do not nest")
+        self._batch = []
+        registration_batch = getattr(self.registration, "batch", None)
+        try:
+            # Registration Data is committed first (its adapter may share the store's file,
+            # which has one writer at a time), then the events.
+            with registration_batch() if callable(registration_batch) else contextlib.nullcontext():
+                yield
+            deferred, self._batch = self._batch, None
+            if deferred:
+                try:
+                    ids = self.save_processed(deferred, None)
+                except IntegrityError as e:
+                    raise ConcurrencyConflict(str(e)) from e
+                self.cache.advance(deferred, ids)
+        except BaseException:
+            self.cache.clear()
+            raise
+        finally:
+            self._batch = None
+
+    def defer(
+        self,
+        envelopes: Sequence[Envelope],
+        states: Mapping[str, tuple[Factory[Any], Any]],
+    ) -> None:
+        """A unit of work committed inside ``batch()``: keep its events for the batch's save
+        and its states in the cache, so the next unit of work decides on them."""
+        assert self._batch is not None  # noqa: S101 — only inside batch()
+        self._batch.extend(envelopes)
+        self.cache.saved(envelopes, (), states)
 
     def catch_up(self) -> None:
         """Bring the aggregate cache up to date with the notification log (other writers)."""

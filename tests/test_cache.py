@@ -17,7 +17,7 @@ from application.service import EtmadApplication, UnitOfWork
 from application.settings import Settings
 from domain.device import Device, Registered, device_aggregate_id
 from domain.device_model import DeviceModel, model_aggregate_id
-from domain.identifiers import EUI64, DeviceModelKey
+from domain.identifiers import EUI64, MPAN, DeviceModelKey
 from tests.builders import (
     LONG_AGO,
     NOW,
@@ -25,7 +25,9 @@ from tests.builders import (
     days,
     eui,
     iso,
+    mpan,
     register_model,
+    supplier_change,
 )
 from tests.conftest import AppFactory, Runner
 
@@ -166,3 +168,47 @@ def test_an_aggregate_known_absent_is_found_once_another_writer_creates_it(
     assert UnitOfWork(first).get(aggregate_id, Device.create) == replayed(
         second, aggregate_id, Device.create
     )
+
+
+# --- batches: many units of work, one transaction ----------------------------------------------
+
+
+def test_a_batch_saves_its_units_of_work_together_at_its_end(run: Runner) -> None:
+    app = run.app
+    model = register_model(run)
+    before = app.recorder.max_notification_id()
+    with app.batch():
+        commissioned_device(run, eui(1), model, mpxn=mpan(1))
+        supplier_change(run, mpan(1), "SUPA", NOW - days(30))
+        refused = run("RecordCommissioning", device_id=eui(1), at=iso(NOW))  # already: refused
+        assert not refused.ok
+        assert app.recorder.max_notification_id() == before  # nothing saved yet...
+        state = app.load(device_aggregate_id(EUI64.parse(eui(1))), Device.create)
+        assert state is not None  # ...but every unit of work decides on the ones before it
+        assert state.commissioned_at == LONG_AGO
+    assert app.recorder.max_notification_id() == (before or 0) + 2
+    aggregate_id = device_aggregate_id(EUI64.parse(eui(1)))
+    assert app.load(aggregate_id, Device.create) == replayed(app, aggregate_id, Device.create)
+    assert [c.supplier_id for c in app.supplier_history(MPAN.parse(mpan(1)))] == ["SUPA"]
+    assert app.aggregates_with(Registered.TYPE) == [aggregate_id]
+    assert app.assess_eligibility(EUI64.parse(eui(1)), NOW).eligible
+
+
+def test_a_batch_that_raises_saves_nothing(make_app: AppFactory) -> None:
+    app = make_app()
+    run = Runner(app)
+    model = register_model(run)
+    before = app.recorder.max_notification_id()
+
+    def interrupted() -> None:
+        with app.batch():
+            commissioned_device(run, eui(1), model, mpxn=mpan(1))
+            supplier_change(run, mpan(1), "SUPA", NOW - days(30))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        interrupted()
+    assert app.recorder.max_notification_id() == before
+    assert app.load(device_aggregate_id(EUI64.parse(eui(1))), Device.create) is None
+    assert list(app.supplier_history(MPAN.parse(mpan(1)))) == []
+    commissioned_device(run, eui(1), model)  # and the application goes on

@@ -61,6 +61,23 @@ class RegistrationDataContract:
         assert [c.supplier_id for c in data.supplier_history(ELEC)] == ["SUPA"]
 
 
+    def test_a_batch_keeps_its_changes_only_if_it_ends_well(self, data):
+        kept = SupplierChange(T0, "SUPA", ELEC)
+        with data.batch():
+            data.record_supplier_change(kept)
+            assert list(data.supplier_history(ELEC)) == [kept]  # seen inside the batch
+        dropped = SupplierChange(T0 + timedelta(days=1), "SUPB", ELEC)
+
+        def interrupted() -> None:
+            with data.batch():
+                data.record_supplier_change(dropped)
+                raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError):
+            interrupted()
+        assert list(data.supplier_history(ELEC)) == [kept]
+
+
 class TestInMemoryRegistrationData(RegistrationDataContract):
     @pytest.fixture
     def data(self) -> RegistrationData:

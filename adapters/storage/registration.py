@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,16 @@ class InMemoryRegistrationData:
 
     def __init__(self) -> None:
         self._changes: dict[MPxN, dict[datetime, SupplierChange]] = {}
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Keep the changes recorded inside the block only if it does not raise."""
+        kept = {mpxn: dict(changes) for mpxn, changes in self._changes.items()}
+        try:
+            yield
+        except BaseException:
+            self._changes = kept
+            raise
 
     def record_supplier_change(self, change: SupplierChange) -> bool:
         held = self._changes.setdefault(change.mpxn, {})
@@ -60,6 +71,28 @@ class SQLiteRegistrationData:
         # mirror is read again (the daily selection asks for every Device's history).
         self._mirror: dict[str, list[SupplierChange]] | None = None
         self._data_version = -1
+        self._batching = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit the changes recorded inside the block once, at its end (none if it raises).
+        The table stays locked for writing by other connections until then."""
+        with self._lock:
+            if self._batching:
+                raise RuntimeError("batches do not nest")
+            self._batching = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._conn.rollback()
+                self._mirror = None  # read again: it may hold what was rolled back
+            raise
+        else:
+            with self._lock:
+                self._conn.commit()
+        finally:
+            self._batching = False
 
     def _current(self) -> dict[str, list[SupplierChange]]:
         """The mirror, read again if another connection committed since (under the lock)."""
@@ -77,7 +110,7 @@ class SQLiteRegistrationData:
 
     def record_supplier_change(self, change: SupplierChange) -> bool:
         key = (str(change.mpxn), change.effective_from.isoformat())
-        with self._lock, self._conn:
+        with self._lock, contextlib.nullcontext() if self._batching else self._conn:
             row = self._conn.execute(
                 "SELECT supplier_id FROM registration_supplier_changes "
                 "WHERE mpxn = ? AND effective_from = ?",
