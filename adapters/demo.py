@@ -1,22 +1,23 @@
-"""``etmad demo``: a generated sample estate, loaded through the command interface, summarised.
+"""``etmad demo``: a generated estate of Devices runs through a whole ECoS Migration programme.
 
-Three parts, each usable on its own:
+- ``generate_estate(seed, devices, models, start=..., days=...)`` — pure and seeded: the estate
+  as it stands before the programme, as ``etmad apply`` commands in log order (Device Models in
+  families with later-firmware siblings, SMETS1 and SMETS2+ ESME, GSME and Communications Hubs;
+  Devices on Communications Hubs with MPxNs and commissioning dates; Registration Data with past,
+  recent, pending and in-programme changes of supplier; technical issues, many cleared during
+  the programme; firmware upgrades; meter exchanges and decommissionings), with the simulated
+  behaviour of each Device Model (``ModelScenario``): two reject the replacement, one fails
+  SRV 6.23 once migrated, a slice is flaky, the rest are healthy.
+- ``load_estate(app, commands)`` — applies them one by one (saved a batch at a time), as
+  ``etmad apply`` does, counting rejections.
+- ``adapters.demo_programme`` — runs the programme day by day on the fleet simulator, with the
+  Responsible Suppliers' SRV 6.23s and the DCC's decisions, and summarises the store at the end.
+- ``run_demo(args)`` — ``etmad demo``: all three, with progress on standard error and the
+  summary (text, or JSON with ``--json``) on standard output.
 
-- ``generate_estate(seed, devices, models)`` — a pure, seeded generator of a sample estate as a
-  list of ``etmad apply`` commands (the JSON vocabulary of ``application.commands``), in the
-  order a log would hold them: Device Models; Devices on Communications Hubs with MPxNs,
-  commissioned over 2019-2023; Registration Data with recent and pending changes of supplier;
-  technical issues; firmware upgrades; meter exchanges and decommissionings; proving on a few
-  models (6.1(b), 6.2) with the 1.6 decision; migrations started against the Bulk gate; one
-  model categorised Non-Migratable, disagreed with and appealed (1.13); one model suspended.
-- ``load_estate(app, commands)`` — applies them one by one (each its own transaction), checked
-  against the published JSON Schema first, counting rejections.
-- ``summarise(app, at)`` and ``render(summary)`` — eligibility at the as-of time by reason
-  (1.3, 1.4) and the Bulk Migration gate per Device Model (1.6, 6.1(b), 6.2), read back from
-  the store.
-
-The estate's dates sit around ECoS Migration go-live (5 July 2023, DOMAIN.md 7); the summary is
-taken at ``AS_OF`` (10 July 2023, noon UTC). Every name (manufacturers, suppliers) is fictional.
+The estate's dates are relative to the programme's first day (``--from``, by default ECoS
+Migration go-live on 5 July 2023, DOMAIN.md 7). Every name (manufacturers, suppliers) is
+fictional. ``docs/demo.md`` describes the phases, the flags and the summary.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import json
 import os
 import random
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Final
 
@@ -41,17 +42,20 @@ from adapters.bootstrap import (
     build_application,
     settings_from_env,
 )
+from adapters.codecs.gbcs import StatusCode
+from adapters.demo_programme import (
+    DayProgress,
+    ModelScenario,
+    ProgrammeSummary,
+    ScenarioKind,
+    render_programme,
+    run_programme_demo,
+    summarise_programme,
+)
 from application.commands import execute
-from application.errors import UnknownDevice, UnknownDeviceModel
-from application.mapper import Envelope
-from application.serialization import JSON, to_primitive
+from application.serialization import JSON
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
-from domain.bulk_gate import AUTO_AUTHORISE_POLICY
-from domain.device import Registered
-from domain.device_model import DeviceModel, ModelRegistered
-from domain.eligibility import REASON_CLAUSES, ReasonCode
-from domain.events import DomainEvent
 from domain.identifiers import (
     EUI64,
     DeviceModelKey,
@@ -59,14 +63,19 @@ from domain.identifiers import (
     SmetsGeneration,
     mpan_check_digit,
 )
+from domain.selection import business_time
 
+#: Commands saved together while loading the estate (one transaction each batch).
+LOAD_BATCH: Final = 2000
 EXIT_OK: Final = 0
 EXIT_REJECTED: Final = 1
 EXIT_USAGE: Final = 2
 
-#: The moment the summary describes: five days after ECoS Migration went live (DOMAIN.md 7).
-AS_OF: Final = datetime(2023, 7, 10, 12, 0, tzinfo=UTC)
-GO_LIVE: Final = datetime(2023, 7, 5, 0, 0, tzinfo=UTC)
+#: ECoS Migration went live on 5 July 2023 (DOMAIN.md 7): the programme's default first day.
+GO_LIVE: Final = date(2023, 7, 5)
+DEFAULT_DAYS: Final = 120
+DEFAULT_DEVICES: Final = 20_000
+DEFAULT_MODELS: Final = 40
 MIN_MODELS: Final = 6
 MIN_DEVICES: Final = 20
 
@@ -76,11 +85,7 @@ Command = dict[str, JSON]
 
 _ISSUER: Final = "demo-smki-organisation-ca"
 TCOS_CERTIFICATE: Final[Command] = {"serial": "4097", "issuer": _ISSUER}
-#: A later TCoS Party certificate: the TCoS->TCoS housekeeping replacement of 6.1(b)(i).
-TCOS_CERTIFICATE_2: Final[Command] = {"serial": "4098", "issuer": _ISSUER}
 ECOS_CERTIFICATE: Final[Command] = {"serial": "8193", "issuer": _ISSUER}
-#: The DUIS Request ID originator of the demo's SRV 6.23s (a fictional supplier's EUI-64).
-_SRV_ORIGINATOR: Final = "90-B3-D5-1F-30-01-00-00"
 
 _METER_MAKERS: Final = (
     "Acme Metering",
@@ -100,10 +105,15 @@ _ISSUE_REASONS: Final = (
     "clock drift beyond tolerance",
     "tamper alert raised by the Device",
 )
-#: A Bulk Migration number below this is reached by one model's migrations started. (At the
-#: default of 300 it is not: each start replays the model's history, so filling 300 would
-#: dominate the demo's loading time.)
-_SHOW_CAP_BELOW: Final = 50
+#: The Device Models scripted to fail (two rejecting the replacement, one failing SRV 6.23) are
+#: drawn, where the estate allows, from SMETS2+ meter models with at least this many Devices and
+#: no later firmware (so that no sibling's evidence authorises them under 6.2).
+_SCRIPTED_MIN_DEVICES: Final = 8
+#: The device-side rejections the two rejecting models answer with (GBCS status codes).
+_REJECTIONS: Final = (StatusCode.BAD_CERTIFICATE, StatusCode.NO_TRUST_ANCHOR)
+#: The share of the other models given flaky communications, and how flaky.
+_FLAKY_SHARE: Final = 0.2
+_FLAKY_LOSSES: Final = (0.1, 0.25)
 _TYPE_PREFIX: Final = {DeviceType.ESME: "E", DeviceType.GSME: "G", DeviceType.CHF: "CH"}
 
 
@@ -162,9 +172,6 @@ class _Device:
     cos_party: str = "TCoS"
     commissioned_at: datetime | None = None
     decommissioned_at: datetime | None = None
-    upgraded: bool = False
-    issue: bool = False
-    proving: bool = False
     #: For a Gas Proxy Function: the MPxN that gives its Responsible Supplier (section 2).
     supplier_point: _MeterPoint | None = None
 
@@ -188,20 +195,13 @@ class _Timed:
 class _EstateBuilder:
     """Builds one estate from one ``random.Random``; every choice is drawn from it in order."""
 
-    def __init__(
-        self,
-        seed: int,
-        devices: int,
-        models: int,
-        *,
-        bulk_migration_number: int,
-        auto_authorise: bool,
-    ) -> None:
+    def __init__(self, seed: int, devices: int, models: int, *, start: datetime, days: int) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
         self.target_devices = devices
         self.target_models = models
-        self.cap = bulk_migration_number
-        self.auto_authorise = auto_authorise
+        self.start = start
+        self.end = start + timedelta(days=max(1, days))
         self.models: list[_Model] = []
         self.devices: list[_Device] = []
         self._timed: list[_Timed] = []
@@ -209,7 +209,6 @@ class _EstateBuilder:
         self._used_mpxns: set[str] = set()
         self._ouis: dict[str, int] = {}
         self._issue_count = 0
-        self._srv_counter = 1000
 
     # -- output ------------------------------------------------------------------------------
 
@@ -331,25 +330,22 @@ class _EstateBuilder:
                 gas=gas,
             )
 
+    def _before(self, days: float) -> datetime:
+        return self.start - timedelta(days=days)
+
     def _install_time(self, smets: SmetsGeneration) -> tuple[datetime | None, bool]:
         """When the premises was commissioned (None: never), and whether with ECoS stock."""
         rng = self.rng
         roll = rng.random()
         if roll < 0.015:  # noqa: PLR2004 — installed, never commissioned
             return None, False
-        if smets is SmetsGeneration.SMETS1:  # enrolled into the DCC 2020-2022
-            return _between(
-                rng, datetime(2020, 6, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)
-            ), False
-        if roll < 0.045:  # noqa: PLR2004 — commissioned in the last 7 days
-            return _between(
-                rng, AS_OF - timedelta(days=6, hours=20), AS_OF - timedelta(hours=1)
-            ), False
+        if smets is SmetsGeneration.SMETS1:  # enrolled into the DCC in the last three years
+            return _between(rng, self._before(3 * 365), self._before(180)), False
+        if roll < 0.045:  # noqa: PLR2004 — commissioned in the 7 days before the programme
+            return _between(rng, self._before(6.8), self._before(1 / 24)), False
         if roll < 0.06:  # noqa: PLR2004 — new ECoS stock (1.15, 1.16)
-            return _between(rng, datetime(2023, 3, 1, tzinfo=UTC), AS_OF - timedelta(days=8)), True
-        return _between(
-            rng, datetime(2019, 1, 1, tzinfo=UTC), datetime(2023, 6, 26, tzinfo=UTC)
-        ), False
+            return _between(rng, self._before(120), self._before(8)), True
+        return _between(rng, self._before(1650), self._before(9)), False
 
     def _premises(self, smets: SmetsGeneration, *, electricity: bool, gas: bool) -> None:
         rng = self.rng
@@ -357,7 +353,7 @@ class _EstateBuilder:
         registered = (
             installed - timedelta(days=rng.randint(1, 21), minutes=rng.randrange(600))
             if installed is not None
-            else _between(rng, datetime(2021, 1, 1, tzinfo=UTC), datetime(2023, 6, 30, tzinfo=UTC))
+            else _between(rng, self._before(900), self._before(5))
         )
         party = "ECoS" if ecos else "TCoS"
         hub_model = self._pick_model(DeviceType.CHF, smets)
@@ -400,13 +396,13 @@ class _EstateBuilder:
         self._supplier_changes(points)
         if installed is None or ecos:
             return
-        if installed < datetime(2022, 1, 1, tzinfo=UTC) and rng.random() < 0.004:  # noqa: PLR2004
+        if installed < self._before(540) and rng.random() < 0.004:  # noqa: PLR2004
             self._decommission_premises(hub, installed)
             return
         for meter in meters:
             if (
                 meter.commissioned_at is not None
-                and meter.commissioned_at < datetime(2023, 3, 1, tzinfo=UTC)
+                and meter.commissioned_at < self._before(130)
                 and rng.random() < 0.012  # noqa: PLR2004
             ):
                 self._exchange(meter)
@@ -462,7 +458,7 @@ class _EstateBuilder:
         )
 
     def _decommission_premises(self, hub: _Device, installed: datetime) -> None:
-        at = _between(self.rng, installed + timedelta(days=120), datetime(2023, 6, 1, tzinfo=UTC))
+        at = _between(self.rng, installed + timedelta(days=120), self._before(35))
         for device in [d for d in self.devices if d is hub or d.hub is hub]:
             if device.commissioned_at is not None:
                 self._decommission(device, at + timedelta(minutes=5))
@@ -470,9 +466,7 @@ class _EstateBuilder:
     def _exchange(self, old: _Device) -> None:
         """A meter exchange: the old meter decommissioned, a new one on the same MPxN and Hub."""
         assert old.commissioned_at is not None  # noqa: S101 — only commissioned meters
-        at = _between(
-            self.rng, old.commissioned_at + timedelta(days=60), datetime(2023, 6, 1, tzinfo=UTC)
-        )
+        at = _between(self.rng, old.commissioned_at + timedelta(days=60), self._before(35))
         self._decommission(old, at)
         self._register(
             old.device_type,
@@ -492,22 +486,23 @@ class _EstateBuilder:
                 return supplier
 
     def _supplier_changes(self, points: list[_MeterPoint]) -> None:
-        """Older changes of supplier, then a slice recent (7 days), pending (14) or later."""
+        """Older changes of supplier; then a slice recent (in the 7 days before the programme),
+        pending (in its first 14 days) or later in the programme (1.4(b) while they last)."""
         rng = self.rng
         if rng.random() < 0.3:  # noqa: PLR2004 — a change of supplier in the past years
             first = points[0].history[0][0]
-            latest = AS_OF - timedelta(days=60)
+            latest = self._before(60)
             if first + timedelta(days=90) < latest:
                 past = _midnight(_between(rng, first + timedelta(days=90), latest))
                 self._change_supplier(points, past, both=rng.random() < 0.85)  # noqa: PLR2004
         roll = rng.random()
         when: datetime | None = None
         if roll < 0.035:  # noqa: PLR2004 — effective in the last 7 days
-            when = _midnight(AS_OF) - timedelta(days=rng.randint(0, 6))
-        elif roll < 0.08:  # noqa: PLR2004 — pending, effective in the next 14 days
-            when = _midnight(AS_OF) + timedelta(days=rng.randint(1, 14))
-        elif roll < 0.09:  # noqa: PLR2004 — further ahead than the pending window
-            when = _midnight(AS_OF) + timedelta(days=rng.randint(16, 60))
+            when = self.start - timedelta(days=rng.randint(1, 7))
+        elif roll < 0.08:  # noqa: PLR2004 — pending, effective in the first 14 days
+            when = self.start + timedelta(days=rng.randint(0, 13))
+        elif roll < 0.14 and self.end - self.start > timedelta(days=15):  # noqa: PLR2004
+            when = _midnight(_between(rng, self.start + timedelta(days=15), self.end))
         if when is not None:
             self._change_supplier(points, when, both=rng.random() < 0.85)  # noqa: PLR2004
         for point in points:
@@ -543,16 +538,11 @@ class _EstateBuilder:
             if (
                 later
                 and device.device_type is not DeviceType.GPF
-                and device.commissioned_at < datetime(2023, 5, 1, tzinfo=UTC)
+                and device.commissioned_at < self._before(60)
                 and rng.random() < 0.05  # noqa: PLR2004
             ):
-                at = _between(
-                    rng,
-                    device.commissioned_at + timedelta(days=30),
-                    datetime(2023, 6, 28, tzinfo=UTC),
-                )
+                at = _between(rng, device.commissioned_at + timedelta(days=30), self._before(7))
                 device.model = rng.choice(later)
-                device.upgraded = True
                 self.emit(
                     at,
                     {
@@ -564,15 +554,17 @@ class _EstateBuilder:
                 )
 
     def _issue(self, device: _Device) -> None:
+        """A technical issue raised in the six months before the programme (1.4(c)): 45 % are
+        cleared within three weeks, 40 % at some time during the programme (the Device becomes
+        eligible again, 1.4's closing paragraph), the rest stay open."""
         rng = self.rng
         assert device.commissioned_at is not None  # noqa: S101 — only commissioned Devices
-        start = max(device.commissioned_at + timedelta(days=1), datetime(2023, 1, 1, tzinfo=UTC))
-        if start >= AS_OF - timedelta(hours=2):
+        start = max(device.commissioned_at + timedelta(days=1), self._before(180))
+        if start >= self._before(1 / 12):
             return
         self._issue_count += 1
         issue_id = f"INC-{self._issue_count:05d}"
-        raised = _between(rng, start, AS_OF - timedelta(hours=2))
-        device.issue = True
+        raised = _between(rng, start, self._before(1 / 12))
         self.emit(
             raised,
             {
@@ -583,8 +575,13 @@ class _EstateBuilder:
                 "issue_id": issue_id,
             },
         )
-        cleared = raised + timedelta(hours=rng.randint(6, 480))
-        if rng.random() < 0.4 and cleared < AS_OF - timedelta(hours=1):  # noqa: PLR2004
+        roll = rng.random()
+        cleared: datetime | None = None
+        if roll < 0.45:  # noqa: PLR2004 — cleared within three weeks of being raised
+            cleared = raised + timedelta(hours=rng.randint(6, 480))
+        elif roll < 0.85:  # noqa: PLR2004 — cleared at some time during the programme
+            cleared = _between(rng, self.start, self.end)
+        if cleared is not None and cleared < self.end:
             self.emit(
                 cleared,
                 {
@@ -596,345 +593,80 @@ class _EstateBuilder:
                 },
             )
 
-    # -- proving, the 1.6 decision, the Non-Migratable lifecycle, migrations started ---------
+    # -- the simulated behaviour of each Device Model ----------------------------------------
 
-    def _prover(self, model: _Model, before: datetime) -> _Device | None:
-        """A Device of ``model`` that can carry the 6.1(b) evidence: a commissioned TCoS
-        meter, untouched by exchanges, upgrades or issues."""
-        for device in self.devices:
-            if (
-                device.model is model
-                and device.device_type in {DeviceType.ESME, DeviceType.GSME}
-                and device.cos_party == "TCoS"
-                and device.commissioned_at is not None
-                and device.commissioned_at < before
-                and device.decommissioned_at is None
-                and not (device.upgraded or device.issue or device.proving)
-            ):
-                return device
-        return None
+    def _device_counts(self) -> Counter[_Model]:
+        """Devices by effective Device Model (a GPF's is its Communications Hub's)."""
+        return Counter(device.effective_model for device in self.devices)
 
-    def _prove(
-        self, device: _Device, replaced: datetime, processed: datetime, *, ecos: bool
-    ) -> None:
-        device.proving = True
-        self.emit(
-            replaced,
-            {
-                "command": "RecordCredentialsReplaced",
-                "device_id": device.device_id,
-                "at": _iso(replaced),
-                "party": "ECoS" if ecos else "TCoS",
-                "certificate": dict(ECOS_CERTIFICATE if ecos else TCOS_CERTIFICATE_2),
-            },
-        )
-        self._srv_counter += 1
-        self.emit(
-            processed,
-            {
-                "command": "RecordSrv623Processed",
-                "device_id": device.device_id,
-                "at": _iso(processed),
-                "request_id": f"{_SRV_ORIGINATOR}:{device.device_id}:{self._srv_counter}",
-            },
-        )
-
-    def build_programme(self) -> None:
-        """Proving (6.1(b), 6.2), the 1.6 decision, the Non-Migratable lifecycle, pre-CPL test
-        evidence, migrations started against the Bulk gate, and one suspension."""
-        proofs = self._build_proving()
-        proven = self._proven_models(proofs)
-        authorised = self._build_authorisations(proofs, proven)
-        nm = self._build_non_migratable(proven)
-        self._build_test_evidence(proven, nm)
-        self._build_starts(authorised, nm)
-
-    def _build_proving(self) -> list[tuple[_Model, datetime]]:
-        """The proving styles, in this order, as far as the estate allows: the latest
-        firmware of a family (its earlier firmware proven by 6.2); TCoS->TCoS housekeeping
-        that predates the ETMAD; a TCoS->ECoS proving migration; the earliest firmware of a
-        family (which proves nothing later)."""
+    def choose_scenarios(self) -> dict[DeviceModelKey, ModelScenario]:
+        """Two models reject the replacement, one fails SRV 6.23 once migrated, a slice is
+        flaky, the rest healthy: drawn from the seed alone (its own stream, so the estate does
+        not depend on it), in the models' generated order."""
+        draw = random.Random(f"etmad-demo-scenarios/{self.seed}")
+        counts = self._device_counts()
         meters = [
             m
             for m in self.models
             if m.device_type in {DeviceType.ESME, DeviceType.GSME}
             and m.smets is SmetsGeneration.SMETS2_PLUS
+            and counts[m]
         ]
-        wanted = 4 if self.target_models >= 24 else 3 if self.target_models >= 12 else 2  # noqa: PLR2004
-        styles: list[tuple[str, datetime, datetime, bool]] = [
-            ("latest", GO_LIVE + timedelta(hours=10), GO_LIVE + timedelta(days=1, hours=9), True),
-            (
-                "single",
-                datetime(2022, 3, 14, 10, tzinfo=UTC),
-                datetime(2022, 3, 21, 10, tzinfo=UTC),
-                False,
-            ),
-            ("single", GO_LIVE + timedelta(hours=13), GO_LIVE + timedelta(days=2, hours=10), True),
-            (
-                "earliest",
-                GO_LIVE + timedelta(hours=15),
-                GO_LIVE + timedelta(days=1, hours=14),
-                True,
-            ),
+        preferred = [
+            m for m in meters if counts[m] >= _SCRIPTED_MIN_DEVICES and not self.siblings_after(m)
         ]
-        used_families: list[tuple[str, str, str]] = []
-        proofs: list[tuple[_Model, datetime]] = []
-        for style, replaced, processed, ecos in styles[:wanted]:
-            candidates = [m for m in meters if m.family not in used_families]
-            family_size = {
-                m.family: sum(1 for o in meters if o.family == m.family) for m in candidates
-            }
-            if style == "latest":
-                ordered = sorted(candidates, key=lambda m: (-family_size[m.family], -m.rank))
-            elif style == "earliest":
-                ordered = sorted(candidates, key=lambda m: (-family_size[m.family], m.rank))
-            else:
-                ordered = sorted(candidates, key=lambda m: family_size[m.family])
-            for model in ordered:
-                device = self._prover(model, replaced - timedelta(days=8))
-                if device is not None:
-                    self._prove(device, replaced, processed, ecos=ecos)
-                    used_families.append(model.family)
-                    proofs.append((model, processed))
-                    break
-        return proofs
+        wanted = len(_REJECTIONS) + 1
+        chosen = draw.sample(preferred, min(wanted, len(preferred)))
+        others = [m for m in meters if m not in chosen]
+        chosen += draw.sample(others, min(wanted - len(chosen), len(others)))
+        scenarios: dict[_Model, ModelScenario] = {}
+        for model, status in zip(chosen, _REJECTIONS, strict=False):
+            scenarios[model] = ModelScenario.rejecting(status)
+        if len(chosen) == wanted:
+            scenarios[chosen[-1]] = ModelScenario.failing_srv623()
+        rest = [m for m in self.models if m not in scenarios]
+        for model in rest:
+            if draw.random() < _FLAKY_SHARE:
+                scenarios[model] = ModelScenario.flaky(draw.choice(_FLAKY_LOSSES))
+        if rest and not any(s.kind is ScenarioKind.FLAKY for s in scenarios.values()):
+            scenarios[draw.choice(rest)] = ModelScenario.flaky(max(_FLAKY_LOSSES))
+        return {
+            DeviceModelKey(**m.key): scenarios.get(m, ModelScenario.healthy()) for m in self.models
+        }
 
-    def _proven_models(self, proofs: list[tuple[_Model, datetime]]) -> dict[_Model, datetime]:
-        """Models proven (own evidence, or a later firmware's: 6.2), by id, and since when."""
-        proven: dict[_Model, datetime] = {}
-        for model, at in proofs:
-            for m in self.models:
-                if m.family == model.family and m.rank <= model.rank:
-                    proven[m] = min(at, proven.get(m, at))
-        return proven
 
-    def _build_authorisations(
-        self, proofs: list[tuple[_Model, datetime]], proven: dict[_Model, datetime]
-    ) -> dict[_Model, datetime]:
-        """With the 1.6 policy on, every proven model is authorised when its evidence appears.
-        Without it an operator authorises all but one (proven but not yet authorised)."""
-        if self.auto_authorise:
-            return dict(proven)
-        authorised: dict[_Model, datetime] = {}
-        chosen = [m for m in self.models if m in proven]
-        for m in chosen[:-1] if len(chosen) > 1 else chosen:
-            at = max(proven[m] + timedelta(hours=6), datetime(2023, 6, 1, tzinfo=UTC))
-            authorised[m] = at
-            via = next(p for p, _ in proofs if p.family == m.family)
-            self.emit(
-                at,
-                {
-                    "command": "AuthoriseBulkMigration",
-                    "model": dict(m.key),
-                    "at": _iso(at),
-                    "decided_by": "operator:ecos-migration-manager",
-                    "rationale": (
-                        f"6.1(b) evidence on {via.label} reviewed; the DCC is reasonably "
-                        "satisfied its systems can migrate a Device of this model (1.6)"
-                    ),
-                },
-            )
-        return authorised
+@attrs.frozen(kw_only=True)
+class DemoEstate:
+    """The generated estate: its commands in log order, and each Device Model's scenario."""
 
-    def _device_counts(self) -> dict[_Model, int]:
-        counts: dict[_Model, int] = {}
-        for device in self.devices:
-            key = device.effective_model
-            counts[key] = counts.get(key, 0) + 1
-        return counts
+    commands: list[Command]
+    scenarios: dict[DeviceModelKey, ModelScenario]
 
-    def _build_non_migratable(self, proven: dict[_Model, datetime]) -> _Model | None:
-        """One SMETS2+ meter model categorised Non-Migratable (1.8(b), 6.1(e)), a supplier's
-        disagreement (1.13) and its appeal to the Secretary of State, left pending."""
-        counts = self._device_counts()
-        candidates = sorted(
-            (
-                m
-                for m in self.models
-                if m.device_type in {DeviceType.ESME, DeviceType.GSME}
-                and m.smets is SmetsGeneration.SMETS2_PLUS
-                and m not in proven
-                and counts.get(m, 0) >= 1
-            ),
-            key=lambda m: counts[m],
-        )
-        if not candidates:
-            return None
-        model = self.rng.choice(candidates[: max(1, len(candidates) // 3)])
-        categorised = datetime(2023, 6, 20, 10, tzinfo=UTC)
-        party = next(
-            (
-                d.point.supplier_on(categorised)
-                for d in self.devices
-                if d.model is model and d.point is not None
-            ),
-            "SUPC",
-        )
-        steps: list[tuple[datetime, Command]] = [
-            (
-                categorised,
-                {
-                    "command": "CategoriseNonMigratable",
-                    "rationale": (
-                        "pre-migration trials: on 4 Devices the CoS certificate replacement was "
-                        "rejected by the Device itself and none succeeded; the model cannot "
-                        "accept the ECoS Party's credentials (technically impracticable)"
-                    ),
-                    "decided_by": "dcc:ecos-migration-design-authority",
-                },
-            ),
-            (
-                datetime(2023, 6, 27, 11, tzinfo=UTC),
-                {
-                    "command": "RecordDisagreement",
-                    "party": party,
-                    "reason": (
-                        "the manufacturer has a firmware release in test that fixes certificate "
-                        "handling; the Devices can be upgraded and migrated"
-                    ),
-                },
-            ),
-            (datetime(2023, 7, 6, 16, tzinfo=UTC), {"command": "LodgeAppeal", "party": party}),
-        ]
-        for at, command in steps:
-            self.emit(at, {**command, "model": dict(model.key), "at": _iso(at)})
-        return model
-
-    def _build_test_evidence(self, proven: dict[_Model, datetime], nm: _Model | None) -> None:
-        """Pre-CPL test evidence (1.17) on the latest firmware of one unproven family."""
-        latest = [
-            m
-            for m in self.models
-            if m is not nm
-            and m not in proven
-            and m.smets is SmetsGeneration.SMETS2_PLUS
-            and not self.siblings_after(m)
-            and m.rank > 1
-        ]
-        if not latest:
-            return
-        model = latest[0]
-        at = datetime(2023, 5, 15, 9, tzinfo=UTC)
-        self.emit(
-            at,
-            {
-                "command": "RecordModelTestEvidence",
-                "model": dict(model.key),
-                "at": _iso(at),
-                "outcome": "passed",
-                "detail": "pre-CPL test: ECoS Migration then an SRV 6.23 succeeded on 3 Devices",
-            },
-        )
-
-    def _can_start(self, device: _Device, nm: _Model | None) -> bool:
-        """Whether the Device is eligible throughout the start window (5-10 July 2023),
-        predicted from the plan: commissioned before 20 June (for a GPF, its Hub), never
-        decommissioned, TCoS, no issues, no proving, and no change of supplier on the MPxN
-        that gives its Responsible Supplier from 25 June to 1 August."""
-        settled = datetime(2023, 6, 20, tzinfo=UTC)
-        subject = device.hub if device.device_type is DeviceType.GPF else device
-        if subject is None or subject.commissioned_at is None or subject.commissioned_at >= settled:
-            return False
-        if device.decommissioned_at is not None or subject.decommissioned_at is not None:
-            return False
-        if device.cos_party != "TCoS" or device.issue or device.proving:
-            return False
-        if device.effective_model is nm:
-            return False
-        point = device.supplier_point if device.device_type is DeviceType.GPF else device.point
-        return point is None or not point.changes_between(
-            datetime(2023, 6, 25, tzinfo=UTC), datetime(2023, 8, 1, tzinfo=UTC)
-        )
-
-    def _build_starts(self, authorised: dict[_Model, datetime], nm: _Model | None) -> None:
-        """Migrations started on a few models not yet authorised (counted against the Bulk
-        Migration number, section 2), one of them then suspended (6.1(d)), and on up to two
-        authorised ones. Only on Devices the plan shows eligible throughout (1.3, 1.4)."""
-        rng = self.rng
-        candidates: dict[_Model, list[_Device]] = {}
-        for device in self.devices:
-            if self._can_start(device, nm):
-                candidates.setdefault(device.effective_model, []).append(device)
-        ranked = sorted(
-            (m for m in self.models if m is not nm and candidates.get(m)),
-            key=lambda m: -len(candidates[m]),
-        )
-        capped = [m for m in ranked if m not in authorised]
-        # The largest model of each type first, then the next largest of any type.
-        firsts = [
-            next(m for m in capped if m.device_type is t)
-            for t in (DeviceType.CHF, DeviceType.ESME, DeviceType.GSME)
-            if any(m.device_type is t for m in capped)
-        ]
-        limit = max(2, self.target_models // 7)
-        chosen = (firsts + [m for m in capped if m not in firsts])[:limit]
-        window_start = GO_LIVE + timedelta(hours=8)
-        for index, model in enumerate(chosen):
-            pool = candidates[model]
-            count = max(1, round(len(pool) * rng.uniform(0.05, 0.15)))
-            if index == 0 and self.cap < min(len(pool), _SHOW_CAP_BELOW):
-                count = self.cap  # a small Bulk Migration number: this model reaches it
-            count = min(count, self.cap)
-            suspend = index == 1
-            end = datetime(2023, 7, 7, 18, tzinfo=UTC) if suspend else AS_OF - timedelta(hours=1)
-            for device in rng.sample(pool, count):
-                self._start(device, _between(rng, window_start, end))
-            if suspend:
-                at = datetime(2023, 7, 8, 9, 30, tzinfo=UTC)
-                self.emit(
-                    at,
-                    {
-                        "command": "SuspendModel",
-                        "model": dict(model.key),
-                        "at": _iso(at),
-                        "reason": (
-                            "Failed Migrations under investigation: credential replacement "
-                            "(6.1(c)(iii)) failed on several attempts"
-                        ),
-                    },
-                )
-        for model in [m for m in ranked if m in authorised][:2]:
-            pool = candidates[model]
-            start = max(authorised[model] + timedelta(hours=1), window_start)
-            for device in rng.sample(pool, max(1, round(len(pool) * rng.uniform(0.05, 0.15)))):
-                self._start(device, _between(rng, start, AS_OF - timedelta(hours=1)))
-
-    def _start(self, device: _Device, at: datetime) -> None:
-        self.emit(
-            at, {"command": "RecordMigrationStarted", "device_id": device.device_id, "at": _iso(at)}
-        )
+    def scenario_counts(self) -> Counter[ScenarioKind]:
+        return Counter(s.kind for s in self.scenarios.values())
 
 
 def generate_estate(
     seed: int,
-    devices: int = 3000,
-    models: int = 36,
+    devices: int = DEFAULT_DEVICES,
+    models: int = DEFAULT_MODELS,
     *,
-    bulk_migration_number: int = 300,
-    auto_authorise: bool = True,
-) -> list[Command]:
-    """A sample estate as ``etmad apply`` commands, in log order. Pure: the same arguments
-    always give the same commands. ``devices`` is approximate (whole premises are added
-    until it is reached); ``models`` is exact. ``bulk_migration_number`` and
-    ``auto_authorise`` must match the settings of the application that loads the estate, so
-    that the migrations started stay within the Bulk gate and operator decisions (1.6) are
-    recorded only where the policy does not record them."""
+    start: date = GO_LIVE,
+    days: int = DEFAULT_DAYS,
+) -> DemoEstate:
+    """The estate before a programme of ``days`` days from ``start``, as ``etmad apply``
+    commands in log order, and the simulated behaviour of each Device Model. Pure: the same
+    arguments always give the same estate. ``devices`` is approximate (whole premises are added
+    until it is reached); ``models`` is exact."""
     if models < MIN_MODELS:
         raise ValueError(f"the demo needs at least {MIN_MODELS} Device Models, not {models}")
     if devices < MIN_DEVICES:
         raise ValueError(f"the demo needs at least {MIN_DEVICES} Devices, not {devices}")
-    builder = _EstateBuilder(
-        seed,
-        devices,
-        models,
-        bulk_migration_number=bulk_migration_number,
-        auto_authorise=auto_authorise,
-    )
+    builder = _EstateBuilder(seed, devices, models, start=business_time(start), days=days)
     builder.build_models()
     builder.build_premises()
     builder.build_issues_and_upgrades()
-    builder.build_programme()
-    return builder.commands()
+    return DemoEstate(commands=builder.commands(), scenarios=builder.choose_scenarios())
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -968,16 +700,13 @@ class LoadReport:
     rejections: tuple[Rejection, ...]
     seconds: float
     supplier_changes: int
-    seed: int | None = None
 
     def to_json(self) -> dict[str, JSON]:
         return {
-            "seed": self.seed,
             "commands": self.commands,
             "applied": self.applied,
             "rejected": self.rejected,
             "rejections": [r.to_json() for r in self.rejections],
-            "seconds": round(self.seconds, 3),
             "supplier_changes": self.supplier_changes,
         }
 
@@ -1022,36 +751,44 @@ def load_estate(
     *,
     progress: Callable[[int, int], None] | None = None,
     keep: int = 20,
+    batch: int = LOAD_BATCH,
 ) -> LoadReport:
-    """Apply ``commands`` in order through ``application.commands.execute``, each in its own
-    transaction, as ``etmad apply`` does. Rejections are counted and the first ``keep`` of
-    them kept. (The generated commands also conform to the published JSON Schema — the tests
-    check that — but validating each here would cost more than applying it.)"""
+    """Apply ``commands`` in order through ``application.commands.execute``, as ``etmad apply``
+    does, saved ``batch`` commands at a time in one transaction (``EtmadApplication.batch``:
+    each command decides on the ones before it; a rejected one saves nothing). Rejections are
+    counted and the first ``keep`` of them kept. (The generated commands also conform to the
+    published JSON Schema — the tests check that — but validating each here would cost more
+    than applying it.)"""
+    if batch < 1:
+        raise ValueError("a batch holds at least one command")
     rejections: list[Rejection] = []
     rejected = supplier_changes = 0
     total = len(commands)
     started = time.perf_counter()
     if progress is not None:
         progress(0, total)
-    for index, command in enumerate(commands):
-        name = command.get("command")
-        result = execute(app, command)
-        error = result.error
-        if not result.ok and error is not None:
-            rejected += 1
-            if len(rejections) < keep:
-                rejections.append(
-                    Rejection(
-                        index=index,
-                        command=name if isinstance(name, str) else None,
-                        code=str(error.get("code")),
-                        message=str(error.get("message")),
-                    )
-                )
-        elif name == "RecordSupplierChange":
-            supplier_changes += 1
+    for first in range(0, total, batch):
+        with app.batch():
+            for index in range(first, min(total, first + batch)):
+                command = commands[index]
+                name = command.get("command")
+                result = execute(app, command)
+                error = result.error
+                if not result.ok and error is not None:
+                    rejected += 1
+                    if len(rejections) < keep:
+                        rejections.append(
+                            Rejection(
+                                index=index,
+                                command=name if isinstance(name, str) else None,
+                                code=str(error.get("code")),
+                                message=str(error.get("message")),
+                            )
+                        )
+                elif name == "RecordSupplierChange":
+                    supplier_changes += 1
         if progress is not None:
-            progress(index + 1, total)
+            progress(min(total, first + batch), total)
     return LoadReport(
         commands=total,
         applied=total - rejected,
@@ -1062,522 +799,91 @@ def load_estate(
     )
 
 
-# --- the summary ----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class ReasonCount:
-    code: ReasonCode
-    clause: str
-    devices: int
-
-
-@attrs.frozen
-class TypeCount:
-    device_type: DeviceType
-    devices: int
-    eligible: int
+# --- the report -----------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
-class EligibilitySummary:
-    """Eligibility of every Device at one time. A Device may have several reasons: each
-    reason counts the Devices it applies to, and ``ineligible`` counts each Device once."""
+class DemoReport:
+    """What ``etmad demo`` prints: the estate as loaded, the simulated behaviours, and the
+    store as the programme left it (``ProgrammeSummary``)."""
 
-    assessed: int
-    eligible: int
-    ineligible: int
-    several_reasons: int
-    by_reason: tuple[ReasonCount, ...]
-    by_device_type: tuple[TypeCount, ...]
-    not_yet_registered: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class NonMigratableStatus:
-    """A standing Non-Migratable categorisation and what followed it (1.12-1.14)."""
-
-    since: datetime | None
-    rationale: str
-    decided_by: str
-    disagreements: tuple[tuple[str, datetime | None, str | None], ...]
-    appeal_party: str | None
-    appeal_lodged: datetime | None
-    determination: str | None
-
-    @property
-    def appeal(self) -> str:
-        if self.appeal_party is None:
-            return "none"
-        return "pending" if self.determination is None else self.determination
-
-
-@attrs.frozen(kw_only=True)
-class ModelGate:
-    """One Device Model's line of the Bulk gate table."""
-
-    model: DeviceModelKey
-    device_type: DeviceType
-    smets: SmetsGeneration
-    firmware_rank: int
-    devices: int
-    eligible: int
-    proven: bool
-    proven_via: DeviceModelKey | None
-    authorised: bool
-    decided_by: str | None
-    by_policy: bool
-    migrations_started: int
-    cap: int
-    may_start: bool
-    gate_reasons: tuple[str, ...]
-    non_migratable: NonMigratableStatus | None
-    suspension: str | None
-    test_evidence: tuple[str, ...]
-
-    @property
-    def proof(self) -> str:
-        if not self.proven:
-            return "-"
-        return "own" if self.proven_via is None else f"via {self.proven_via.firmware_version}"
-
-    @property
-    def authorised_by(self) -> str:
-        if not self.authorised:
-            return "-"
-        return "policy" if self.by_policy else "operator"
-
-    @property
-    def started(self) -> str:
-        if self.authorised:
-            return f"{self.migrations_started} (bulk)"
-        return f"{self.migrations_started}/{self.cap}"
-
-    @property
-    def notes(self) -> str:
-        notes = []
-        if self.non_migratable is not None:
-            appeal = self.non_migratable.appeal
-            notes.append("Non-Migratable" + ("" if appeal == "none" else f", appeal {appeal}"))
-        if self.suspension is not None:
-            notes.append("suspended")
-        if "BULK_CAP_REACHED" in self.gate_reasons:
-            notes.append("Bulk Migration number reached")
-        notes.extend(f"pre-CPL test {outcome}" for outcome in self.test_evidence)
-        return "; ".join(notes)
+    seed: int
+    load: LoadReport
+    scenarios: Mapping[ScenarioKind, int]
+    programme_seconds: float
+    summary: ProgrammeSummary
 
     def to_json(self) -> dict[str, JSON]:
-        nm = self.non_migratable
+        s = self.summary
         return {
-            "model": to_primitive(self.model),
-            "device_type": str(self.device_type),
-            "smets": str(self.smets),
-            "devices": self.devices,
-            "eligible": self.eligible,
-            "proven": self.proven,
-            "proven_by": None
-            if not self.proven
-            else "own"
-            if self.proven_via is None
-            else "sibling",
-            "proven_via": to_primitive(self.proven_via),
-            "authorised": self.authorised,
-            "authorised_by": None if not self.authorised else self.authorised_by,
-            "decided_by": self.decided_by,
-            "migrations_started": self.migrations_started,
-            "cap": self.cap,
-            "may_start": self.may_start,
-            "gate_reasons": list(self.gate_reasons),
-            "suspended": self.suspension,
-            "test_evidence": list(self.test_evidence),
-            "non_migratable": None
-            if nm is None
-            else {
-                "since": None if nm.since is None else _iso(nm.since),
-                "rationale": nm.rationale,
-                "decided_by": nm.decided_by,
-                "disagreements": [
-                    {
-                        "party": party,
-                        "at": None if at is None else _iso(at),
-                        "agreement": agreement,
-                    }
-                    for party, at, agreement in nm.disagreements
-                ],
-                "appeal": None
-                if nm.appeal_party is None
-                else {
-                    "party": nm.appeal_party,
-                    "lodged": None if nm.appeal_lodged is None else _iso(nm.appeal_lodged),
-                    "determination": nm.determination,
-                },
+            "store": s.store,
+            "store_path": s.store_path,
+            "seed": self.seed,
+            "estate": {
+                "devices": s.devices.devices,
+                "device_models": len(s.models),
+                **self.load.to_json(),
+                "simulated": {str(kind): self.scenarios.get(kind, 0) for kind in ScenarioKind},
+            },
+            **{k: v for k, v in s.to_json().items() if k not in {"store", "store_path"}},
+            "timings": {
+                "load_seconds": round(self.load.seconds, 3),
+                "programme_seconds": round(self.programme_seconds, 3),
+                "summary_seconds": round(s.seconds, 3),
             },
         }
 
 
-@attrs.frozen(kw_only=True)
-class DemoSummary:
-    """What the store holds and what it decides at ``as_of``."""
-
-    store: str
-    store_path: str | None
-    as_of: datetime
-    device_models: int
-    devices: int
-    events: int
-    eligibility: EligibilitySummary
-    gates: tuple[ModelGate, ...]
-    load: LoadReport | None = None
-
-    def to_json(self) -> dict[str, JSON]:
-        e = self.eligibility
-        return {
-            "store": self.store,
-            "store_path": self.store_path,
-            "as_of": _iso(self.as_of),
-            "device_models": self.device_models,
-            "devices": self.devices,
-            "events": self.events,
-            "load": None if self.load is None else self.load.to_json(),
-            "eligibility": {
-                "assessed": e.assessed,
-                "eligible": e.eligible,
-                "ineligible": e.ineligible,
-                "several_reasons": e.several_reasons,
-                "not_yet_registered": e.not_yet_registered,
-                "by_reason": {
-                    str(r.code): {"clause": r.clause, "devices": r.devices} for r in e.by_reason
-                },
-                "by_device_type": {
-                    str(t.device_type): {"devices": t.devices, "eligible": t.eligible}
-                    for t in e.by_device_type
-                },
-            },
-            "bulk_gate": [g.to_json() for g in self.gates],
-        }
+_SCENARIO_WORDS: Final = {
+    ScenarioKind.REJECTS_REPLACEMENT: "reject the replacement",
+    ScenarioKind.FAILS_SRV623: "fail SRV 6.23 once migrated",
+    ScenarioKind.FLAKY: "flaky",
+    ScenarioKind.HEALTHY: "healthy",
+}
 
 
-def _events_of_type(app: EtmadApplication, topic: str) -> Iterator[DomainEvent]:
-    """The domain events of one type, in recording order, read page by page."""
-    start = 1
-    while True:
-        batch = app.recorder.select_notifications(start=start, limit=1000, topics=[topic])
-        if not batch:
-            return
-        for notification in batch:
-            envelope = app.mapper.to_domain_event(notification)
-            assert isinstance(envelope, Envelope)  # noqa: S101 — our mapper's type
-            yield envelope.event
-        start = batch[-1].id + 1
-
-
-_TYPE_ORDER: Final = {t: i for i, t in enumerate(DeviceType)}
-_CHF_FIRST: Final = (DeviceType.CHF, DeviceType.GPF, DeviceType.ESME, DeviceType.GSME)
-
-
-def _type_rank(device_type: DeviceType) -> int:
-    if device_type in _CHF_FIRST:
-        return _CHF_FIRST.index(device_type)
-    return len(_CHF_FIRST) + _TYPE_ORDER[device_type]
-
-
-def _eligibility(
-    app: EtmadApplication, at: datetime
-) -> tuple[EligibilitySummary, dict[DeviceModelKey, tuple[int, int]]]:
-    reasons: dict[ReasonCode, int] = {}
-    types: dict[DeviceType, list[int]] = {}
-    per_model: dict[DeviceModelKey, list[int]] = {}
-    assessed = eligible = several = later = 0
-    for event in _events_of_type(app, Registered.TYPE):
-        assert isinstance(event, Registered)  # noqa: S101 — selected by its type name
-        try:
-            decision = app.assess_eligibility(event.device_id, at)
-        except UnknownDevice:
-            later += 1  # registered after ``at``
-            continue
-        assessed += 1
-        counts = types.setdefault(decision.inputs.device_type, [0, 0])
-        model_counts = per_model.setdefault(decision.inputs.model, [0, 0])
-        counts[0] += 1
-        model_counts[0] += 1
-        if decision.eligible:
-            eligible += 1
-            counts[1] += 1
-            model_counts[1] += 1
-        codes = decision.codes()
-        several += len(codes) > 1
-        for code in codes:
-            reasons[code] = reasons.get(code, 0) + 1
-    summary = EligibilitySummary(
-        assessed=assessed,
-        eligible=eligible,
-        ineligible=assessed - eligible,
-        several_reasons=several,
-        by_reason=tuple(
-            ReasonCount(code, REASON_CLAUSES[code], reasons[code])
-            for code in ReasonCode
-            if code in reasons
-        ),
-        by_device_type=tuple(
-            TypeCount(t, types[t][0], types[t][1]) for t in sorted(types, key=_type_rank)
-        ),
-        not_yet_registered=later,
-    )
-    return summary, {k: (v[0], v[1]) for k, v in per_model.items()}
-
-
-def _non_migratable(state: DeviceModel) -> NonMigratableStatus | None:
-    nm = state.non_migratable
-    if nm is None:
-        return None
-    return NonMigratableStatus(
-        since=nm.at,
-        rationale=nm.rationale,
-        decided_by=nm.decided_by,
-        disagreements=tuple(
-            (d.party, d.at, None if d.agreement is None else str(d.agreement))
-            for d in nm.disagreements
-        ),
-        appeal_party=None if nm.appeal is None else nm.appeal.party,
-        appeal_lodged=None if nm.appeal is None else nm.appeal.at,
-        determination=None if nm.determination is None else str(nm.determination),
-    )
-
-
-def _gate(
-    app: EtmadApplication, key: DeviceModelKey, at: datetime, counts: tuple[int, int]
-) -> ModelGate | None:
-    try:
-        gate = app.bulk_gate(key, at)
-    except UnknownDeviceModel:
-        return None
-    state = app.device_model(key, as_of=at)
-    proof = gate.proven_by
-    authorisation = gate.authorisation
-    return ModelGate(
-        model=key,
-        device_type=state.device_type,
-        smets=state.smets,
-        firmware_rank=state.firmware_rank,
-        devices=counts[0],
-        eligible=counts[1],
-        proven=gate.proven,
-        proven_via=None if proof is None or proof.model == key else proof.model,
-        authorised=gate.authorised,
-        decided_by=None if authorisation is None else authorisation.decided_by,
-        by_policy=authorisation is not None and authorisation.by_policy,
-        migrations_started=gate.migrations_started,
-        cap=gate.cap,
-        may_start=gate.may_start,
-        gate_reasons=tuple(r.code for r in gate.reasons),
-        non_migratable=_non_migratable(state),
-        suspension=None if state.suspension is None else state.suspension.reason,
-        test_evidence=tuple(str(t.outcome) for t in state.test_evidence),
-    )
-
-
-def summarise(app: EtmadApplication, at: datetime = AS_OF, *, store: str = "") -> DemoSummary:
-    """Read back every Device and Device Model the store holds and decide, as of ``at``,
-    each Device's eligibility (1.3, 1.4) and each model's Bulk gate (1.6, 6.1(b), 6.2)."""
-    eligibility, per_model = _eligibility(app, at)
-    keys = [
-        event.model
-        for event in _events_of_type(app, ModelRegistered.TYPE)
-        if isinstance(event, ModelRegistered)
-    ]
-    gates = [g for k in keys if (g := _gate(app, k, at, per_model.get(k, (0, 0)))) is not None]
-    gates.sort(
-        key=lambda g: (
-            _type_rank(g.device_type),
-            g.smets is not SmetsGeneration.SMETS2_PLUS,
-            g.model.family,
-            g.firmware_rank,
-        )
-    )
-    location = StoreLocation.parse(store) if store else None
-    path = location.path if location is not None else None
-    return DemoSummary(
-        store=store,
-        store_path=None if path is None else str(path.resolve()),
-        as_of=at,
-        device_models=len(keys),
-        devices=eligibility.assessed + eligibility.not_yet_registered,
-        events=app.recorder.max_notification_id() or 0,
-        eligibility=eligibility,
-        gates=tuple(gates),
-    )
-
-
-# --- rendering ------------------------------------------------------------------------------
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-    return lines
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:5.1f}%" if whole else "    -"
-
-
-def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
-def _day(moment: datetime | None) -> str:
-    return "(standing)" if moment is None else moment.date().isoformat()
-
-
-def _render_header(summary: DemoSummary) -> list[str]:
-    lines = ["etmad demo: a generated sample estate, ECoS Migration (SEC Appendix AS)", ""]
-    where = summary.store
-    if summary.store_path is not None:
-        where += f"  ({summary.store_path})"
-    elif summary.store == "memory:":
+def _render_header(report: DemoReport) -> list[str]:
+    s = report.summary
+    load = report.load
+    days = len(s.days)
+    title = f"etmad demo: a {days}-day ECoS Migration programme on a generated estate"
+    lines = [f"{title} (SEC Appendix AS)", ""]
+    where = s.store
+    if s.store_path is not None:
+        where += f"  ({s.store_path})"
+    elif s.store == "memory:":
         where += "  (in memory: gone when the command ends)"
     lines.append(f"  store      {where}")
-    load = summary.load
-    if load is not None:
-        rate = load.commands / load.seconds if load.seconds else 0.0
-        seed = "" if load.seed is None else f" (seed {load.seed})"
-        lines.append(
-            f"  loaded     {load.commands:,} commands{seed} in {load.seconds:.1f} s "
-            f"({rate:,.0f}/s, one transaction each): {load.rejected:,} rejected"
-        )
-        lines.extend(
-            f"             rejected #{r.index} {r.command}: {r.code} {r.message}"
-            for r in load.rejections
-        )
-    registration = "" if load is None else f"; {load.supplier_changes:,} Registration Data entries"
+    rate = load.commands / load.seconds if load.seconds else 0.0
     lines.append(
-        f"  stored     {summary.device_models:,} Device Models, {summary.devices:,} Devices, "
-        f"{summary.events:,} events{registration}"
+        f"  estate     {s.devices.devices:,} Devices on {len(s.models)} Device Models (seed "
+        f"{report.seed}): {load.commands:,} commands loaded in {load.seconds:.1f} s "
+        f"({rate:,.0f}/s, a transaction per {LOAD_BATCH:,} commands), {load.rejected:,} rejected; "
+        f"{load.supplier_changes:,} Registration Data entries"
     )
-    lines.append(f"  as of      {_iso(summary.as_of)}")
-    return lines
-
-
-def _render_eligibility(e: EligibilitySummary) -> list[str]:
-    lines = [f"Eligibility for ECoS Migration (ETMAD 1.3, 1.4): {e.assessed:,} Devices"]
-    lines += _table(
-        ("", "Devices", "Share"),
-        [
-            ("eligible", f"{e.eligible:,}", _percent(e.eligible, e.assessed)),
-            ("ineligible", f"{e.ineligible:,}", _percent(e.ineligible, e.assessed)),
-            ("  of which with several reasons", f"{e.several_reasons:,}", ""),
-        ],
-        {1, 2},
+    lines.extend(
+        f"             rejected #{r.index} {r.command}: {r.code} {r.message}"
+        for r in load.rejections
     )
-    if e.not_yet_registered:
-        lines.append(f"  ({e.not_yet_registered:,} Devices registered after the as-of time)")
-    lines.append("")
-    lines += _table(
-        ("Ineligible because", "Clause", "Devices", "Share"),
-        [
-            (str(r.code), r.clause, f"{r.devices:,}", _percent(r.devices, e.assessed))
-            for r in e.by_reason
-        ],
-        {2, 3},
+    simulated = ", ".join(
+        f"{report.scenarios[kind]} {_SCENARIO_WORDS[kind]}"
+        for kind in _SCENARIO_WORDS
+        if report.scenarios.get(kind)
     )
-    lines.append("")
-    lines += _table(
-        ("Device type", "Devices", "Eligible", "Ineligible"),
-        [
-            (str(t.device_type), f"{t.devices:,}", f"{t.eligible:,}", f"{t.devices - t.eligible:,}")
-            for t in e.by_device_type
-        ],
-        {1, 2, 3},
-    )
-    return lines
-
-
-_GATE_HEADER: Final = (
-    "Device Model",
-    "Type",
-    "SMETS",
-    "Devices",
-    "Eligible",
-    "Proven",
-    "Authorised",
-    "Started",
-    "May start",
-    "Notes",
-)
-
-
-def _render_gates(gates: Sequence[ModelGate]) -> list[str]:
-    cap = gates[0].cap if gates else 0
-    lines = [
-        "Bulk Migration gate per Device Model (ETMAD 1.6, 6.1(b), 6.2)",
-        f"  until the 1.6 decision at most {cap} migrations of a model may start (section 2)",
-    ]
-    lines += _table(
-        _GATE_HEADER,
-        [
-            (
-                str(g.model),
-                str(g.device_type),
-                str(g.smets),
-                f"{g.devices:,}",
-                f"{g.eligible:,}",
-                g.proof,
-                g.authorised_by,
-                g.started,
-                "yes" if g.may_start else "no",
-                g.notes,
-            )
-            for g in gates
-        ],
-        {3, 4, 7},
-    )
-    lines += [
-        "  Proven: own 6.1(b) evidence, or via a later firmware of the same model (6.2).",
-        f"  Authorised: the 1.6 decision, by policy ({AUTO_AUTHORISE_POLICY}) or an operator.",
-        "  Started: migrations counted against the Bulk Migration number; '(bulk)': authorised.",
-    ]
-    return lines
-
-
-def _render_non_migratable(model: DeviceModelKey, nm: NonMigratableStatus) -> list[str]:
-    lines = [f"  {model}: categorised {_day(nm.since)} by {nm.decided_by}"]
-    lines += _wrap(f"rationale: {nm.rationale}", "    ")
-    for party, at, agreement in nm.disagreements:
-        state = "no agreement reached" if agreement is None else f"agreed: {agreement}"
-        lines.append(f"    disagreement: {party} on {_day(at)} ({state})")
-    if nm.appeal_party is not None:
-        outcome = (
-            "pending with the Secretary of State"
-            if nm.determination is None
-            else f"determined: {nm.determination} (final and binding, 1.14)"
-        )
+    lines.append(f"  simulated  Device Models: {simulated}")
+    if s.days:
         lines.append(
-            f"    appeal: lodged by {nm.appeal_party} on {_day(nm.appeal_lodged)}, {outcome}"
+            f"  programme  {days} days, {s.days[0].day.isoformat()} to "
+            f"{s.days[-1].day.isoformat()}, in {report.programme_seconds:.1f} s; "
+            f"summary read back in {s.seconds:.1f} s"
         )
+    lines.append(f"  stored     {s.events:,} events")
     return lines
 
 
-def render(summary: DemoSummary) -> str:
-    """The summary as aligned plain text."""
-    lines = _render_header(summary)
-    lines += ["", *_render_eligibility(summary.eligibility)]
-    lines += ["", *_render_gates(summary.gates)]
-    non_migratable = [(g.model, g.non_migratable) for g in summary.gates if g.non_migratable]
-    if non_migratable:
-        lines += ["", "Non-Migratable Device Models (ETMAD 1.12 list; 1.13 disagreements, appeals)"]
-        for model, nm in non_migratable:
-            lines += _render_non_migratable(model, nm)
-    suspended = [g for g in summary.gates if g.suspension is not None]
-    if suspended:
-        lines += ["", "Suspended Device Models (ETMAD 6.1(d))"]
-        for g in suspended:
-            lines += _wrap(f"{g.model}: {g.suspension}", "  ")
+def render(report: DemoReport) -> str:
+    """The report as aligned plain text."""
+    lines = [*_render_header(report), "", *render_programme(report.summary)]
     return "\n".join(lines) + "\n"
 
 
@@ -1611,53 +917,73 @@ def delete_store(location: StoreLocation) -> list[Path]:
     return deleted
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """``etmad demo``: generate, load and summarise a sample estate. Exit 0 when every
-    command was accepted, 1 when any was rejected, 2 when the store already holds events
-    (without ``--fresh``) or the sizes are too small."""
+def _usage(args: argparse.Namespace) -> str | None:
     if args.models < MIN_MODELS or args.devices < MIN_DEVICES:
-        print(
-            f"etmad demo: the sample estate needs --models of at least {MIN_MODELS} and "
-            f"--devices of at least {MIN_DEVICES}",
-            file=sys.stderr,
+        return (
+            f"the estate needs --models of at least {MIN_MODELS} and --devices of at least "
+            f"{MIN_DEVICES}"
         )
+    if args.days < 0:
+        return "--days cannot be negative"
+    return None
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``etmad demo``: generate and load an estate, run the programme on it, and summarise.
+    Exit 0 when every command of the estate was accepted, 1 when any was rejected, 2 when the
+    store already holds events (without ``--fresh``) or the arguments are out of range."""
+    problem = _usage(args)
+    if problem is not None:
+        print(f"etmad demo: {problem}", file=sys.stderr)
         return EXIT_USAGE
     url = _store_url(args)
     location = StoreLocation.parse(url)
     if args.fresh:
         delete_store(location)
-    settings = _settings(args)
-    app = build_application(url, settings=settings)
+    app = build_application(url, settings=_settings(args))
     try:
         held = app.recorder.max_notification_id() or 0
         if held:
             print(
-                f"etmad demo: the store {url} already holds {held:,} events; loading the sample "
-                "estate again would mix two estates. Use --fresh to delete it first, or "
-                "choose another --store.",
+                f"etmad demo: the store {url} already holds {held:,} events; running the demo "
+                "again would mix two estates. Use --fresh to delete it first, or choose another "
+                "--store.",
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        commands = generate_estate(
-            args.seed,
-            args.devices,
-            args.models,
-            bulk_migration_number=settings.bulk_migration_number,
-            auto_authorise=settings.auto_authorise_bulk,
+        estate = generate_estate(
+            args.seed, args.devices, args.models, start=args.start, days=args.days
         )
-        report = attrs.evolve(
-            load_estate(app, commands, progress=ProgressBar(sys.stderr)), seed=args.seed
+        load = load_estate(app, estate.commands, progress=ProgressBar(sys.stderr))
+        devices = sum(1 for c in estate.commands if c.get("command") == "RegisterDevice")
+        started = time.perf_counter()
+        run = run_programme_demo(
+            app,
+            start=args.start,
+            days=args.days,
+            seed=args.seed,
+            scenarios=estate.scenarios,
+            on_day=DayProgress(sys.stderr, days=args.days, devices=devices),
         )
-        summary = attrs.evolve(summarise(app, AS_OF, store=url), load=report)
+        seconds = time.perf_counter() - started
+        print("etmad demo: reading the store back for the summary", file=sys.stderr, flush=True)
+        summary = summarise_programme(app, run, scenarios=estate.scenarios, store=url)
     finally:
         close_application(app)
+    report = DemoReport(
+        seed=args.seed,
+        load=load,
+        scenarios=estate.scenario_counts(),
+        programme_seconds=seconds,
+        summary=summary,
+    )
     if args.json:
-        print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
-        print(render(summary), end="")
-    if report.rejected:
+        print(render(report), end="")
+    if load.rejected:
         print(
-            f"etmad demo: {report.rejected:,} of {report.commands:,} commands were rejected",
+            f"etmad demo: {load.rejected:,} of {load.commands:,} commands were rejected",
             file=sys.stderr,
         )
         return EXIT_REJECTED

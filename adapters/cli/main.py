@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from adapters.bootstrap import (
     DEFAULT_STORE,
@@ -108,19 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="load a generated sample estate and summarise it",
-        description="Generate a seeded sample estate (Device Models, Devices, commissioning, "
-        "changes of supplier, proving, a Non-Migratable categorisation and its "
-        "appeal), load it into the store, and print eligibility by reason and the "
-        "Bulk Migration gate per Device Model.",
+        help="run a whole migration programme on a generated estate and summarise it",
+        description="Generate a seeded estate (Device Models in families, SMETS1 and SMETS2+ "
+        "Devices on Communications Hubs, Registration Data with changes of supplier, technical "
+        "issues), load it into the store, run the migration programme on it day by day on the "
+        "fleet simulator (two models reject the replacement, one fails SRV 6.23 once migrated, "
+        "some are flaky), with the suppliers' SRV 6.23s and the DCC's Non-Migratable decisions, "
+        "and print where every Device and Device Model ended. docs/demo.md describes it.",
     )
     _add_store(demo)
     demo.add_argument(
         "--fresh", action="store_true", help="delete an existing SQLite store file first"
     )
-    demo.add_argument("--devices", type=int, default=3000, help="about how many Devices")
-    demo.add_argument("--models", type=int, default=36, help="about how many Device Models")
-    demo.add_argument("--seed", type=int, default=20230705, help="random seed")
+    demo.add_argument("--devices", type=int, default=20_000, help="about how many Devices (20000)")
+    demo.add_argument("--models", type=int, default=40, help="how many Device Models (40)")
+    demo.add_argument("--days", type=int, default=120, help="business days to run (120)")
+    demo.add_argument(
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        default=date(2023, 7, 5),
+        metavar="YYYY-MM-DD",
+        help="the programme's first day (2023-07-05, ECoS Migration go-live)",
+    )
+    demo.add_argument("--seed", type=int, default=20230705, help="random seed (20230705)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     log = sub.add_parser(
