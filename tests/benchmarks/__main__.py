@@ -1,4 +1,6 @@
-"""``make bench``: command throughput against the raw storage it needs, in the same run.
+"""``make bench``: command throughput against the raw storage it needs, in the same run; then
+event decoding against JSON parsing (``tests/benchmarks/decode.py``) and the migration
+programme against raw batched inserts (``tests/benchmarks/programme.py``).
 
 For each store (memory, SQLite) it applies a generated workload of ``etmad apply`` commands
 (register a Device, commission it, assess its eligibility) and reports commands per second,
@@ -23,6 +25,7 @@ from application.commands import execute
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
 from domain.identifiers import mpan_check_digit
+from tests.benchmarks import decode, programme
 
 MODEL = {"manufacturer": "BENCH", "model": "E1", "hardware_version": "1", "firmware_version": "1"}
 
@@ -115,6 +118,12 @@ def bench_store(url: str, devices: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument(
+        "--programme-devices",
+        type=int,
+        default=100_000,
+        help="the programme benchmark's estate (default 100,000: several minutes)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         stores = {"memory": "memory:", "sqlite": f"sqlite:///{Path(folder) / 'bench.sqlite'}"}
@@ -130,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio = time of the raw inserts the commands need / time of the commands "
         "(1.0 = no overhead beyond storage)"
     )
+    print()
+    decode.main(["--devices", "2000", "--models", "20"])
+    print()
+    programme.main(["--devices", str(args.programme_devices)])
     return 0
 
 
