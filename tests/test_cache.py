@@ -8,12 +8,15 @@ fresh one. Run on memory and SQLite; the two-writer tests need a shared SQLite f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from adapters.bootstrap import build_application
 from application.errors import ConcurrencyConflict
-from application.service import EtmadApplication, UnitOfWork
+from application.service import EtmadApplication, UnitOfWork, close_application
 from application.settings import Settings
 from domain.device import Device, Registered, device_aggregate_id
 from domain.device_model import DeviceModel, model_aggregate_id
@@ -29,7 +32,7 @@ from tests.builders import (
     register_model,
     supplier_change,
 )
-from tests.conftest import AppFactory, Runner
+from tests.conftest import AppFactory, FixedClock, Runner
 
 
 def replayed(app: EtmadApplication, aggregate_id: str, factory, as_of: datetime | None = None):
@@ -112,10 +115,14 @@ def test_ids_by_event_type_are_read_incrementally_in_first_recorded_order(run: R
 
 
 @pytest.fixture
-def two(make_app: AppFactory, store_url: str) -> tuple[EtmadApplication, EtmadApplication]:
-    if store_url == "memory:":
-        pytest.skip("two applications share a store only on SQLite (memory: is per process)")
-    return make_app(), make_app()
+def two(tmp_path: Path) -> Iterator[tuple[EtmadApplication, EtmadApplication]]:
+    """Two applications on one SQLite file (a ``memory:`` store is one process's own)."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    first = build_application(url, settings=Settings(), clock=FixedClock())
+    second = build_application(url, settings=Settings(), clock=FixedClock())
+    yield first, second
+    close_application(first)
+    close_application(second)
 
 
 def test_another_writers_events_are_caught_up_before_a_decision(
