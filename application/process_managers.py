@@ -35,13 +35,22 @@ on its series (``SeriesStarted.model``), its time the event's business time. A s
 withdraws ends no attempt (nothing was completed). Each decision is taken at the completed
 attempt's time, on the attempts folded before it in log order, so it does not depend on how
 the log is cut into batches.
+
+**Cost.** ``ProcessManagers.pull_all`` reads the log once per round for all its managers (the
+union of their topics, from the lowest position among them) and decodes each notification
+once; each manager takes the ones after its own position in its own topics and commits them in
+its own unit of work with its own ``Tracking``, as its ``pull`` would. The managers fold the
+attempts into the incremental forms of the policies (``SuspensionTally``,
+``NonMigratableEvidence``, ``UnavailabilityTally``), which answer for the attempt's time by
+bisection; the decision value is built only when the rule's counts say it proposes, so a
+notification costs O(log n) instead of a pass over the attempts of the window.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final, cast
 
@@ -77,13 +86,14 @@ from domain.migration import (
     TcosReviewed,
 )
 from domain.programme_policies import (
-    UNAVAILABLE_SYSTEMS,
     CompletedAttempt,
     DccSystem,
-    assess_suspension,
+    NonMigratableEvidence,
+    SuspensionTally,
+    UnavailabilityTally,
     assess_system_problem,
     is_device_side_rejection,
-    propose_non_migratable,
+    unavailable_system,
 )
 
 #: Notifications read per query, and per unit of work unless a pull says fewer.
@@ -122,8 +132,28 @@ class Pulled:
         return self.position > self.start
 
 
+#: Decodes a notification of the log into its envelope.
+Decode = Callable[[Notification], Envelope]
+
+
 def _decode(app: EtmadApplication, notification: Notification) -> Envelope:
     return cast("Envelope", app.mapper.to_domain_event(notification))
+
+
+class Decoded:
+    """Decodes notifications with ``app``'s mapper, each one once: the managers of one round
+    of ``ProcessManagers.pull_all`` share one, so a notification several of them follow is
+    decoded once for all. It lives for one round, so it holds at most one batch."""
+
+    def __init__(self, app: EtmadApplication) -> None:
+        self._app = app
+        self._envelopes: dict[int, Envelope] = {}
+
+    def __call__(self, notification: Notification) -> Envelope:
+        envelope = self._envelopes.get(notification.id)
+        if envelope is None:
+            envelope = self._envelopes[notification.id] = _decode(self._app, notification)
+        return envelope
 
 
 class ProcessManager(abc.ABC):
@@ -158,21 +188,33 @@ class ProcessManager(abc.ABC):
         if limit is not None and limit < 1:
             raise ValueError("a pull reads at least one notification")
         start = self.position(app)
-        if self._app is not app or self._folded_to != start:
-            self._rebuild(app, start)
+        if not self.is_folded_to(app, start):
+            rebuild(app, {self: start})
         batch = app.recorder.select_notifications(
             start=start + 1, limit=limit or BATCH, topics=self.topics
         )
+        return self.process(app, start, batch, Decoded(app))
+
+    def process(
+        self,
+        app: EtmadApplication,
+        start: int,
+        batch: Sequence[Notification],
+        decode: Decode,
+    ) -> Pulled:
+        """Process ``batch`` (the next notifications of ``topics`` after ``start``, the
+        recorded position the state is folded up to, in log order) in one unit of work,
+        saved with the new position: the last one's id. An empty batch saves nothing."""
         if not batch:
             return Pulled(name=self.name, start=start, position=start, notifications=0)
         last = batch[-1].id
         try:
             uow = UnitOfWork(app)
             for notification in batch:
-                self.handle(_decode(app, notification), uow, app.settings)
+                self.handle(decode(notification), uow, app.settings)
             events = uow.commit(tracking=Tracking(self.name, last))
         except BaseException:
-            self._forget()  # folded past the recorded position: rebuild on the next pull
+            self.forget()  # folded past the recorded position: rebuild on the next pull
             raise
         self._folded_to = last
         return Pulled(
@@ -183,27 +225,52 @@ class ProcessManager(abc.ABC):
             events=events,
         )
 
-    def _forget(self) -> None:
+    def is_folded_to(self, app: EtmadApplication, position: int) -> bool:
+        """Whether the in-memory state is ``app``'s log folded up to ``position``."""
+        return self._app is app and self._folded_to == position
+
+    def forget(self) -> None:
+        """Forget the in-memory state: it is rebuilt from the log before the next pull."""
         self._app = None
         self._folded_to = None
         self.reset()
 
-    def _rebuild(self, app: EtmadApplication, upto: int) -> None:
-        """Fold the notifications up to ``upto`` without acting: the state a process that
-        had been running all along would hold."""
-        self._forget()
-        start = 1
-        while start <= upto:
-            batch = app.recorder.select_notifications(
-                start=start, limit=BATCH, stop=upto, topics=self.topics
-            )
-            if not batch:
-                break
-            for notification in batch:
-                self.handle(_decode(app, notification), None, app.settings)
-            start = batch[-1].id + 1
+    def folded(self, app: EtmadApplication, position: int) -> None:
+        """Note that the state is ``app``'s log folded up to ``position`` (after a rebuild)."""
         self._app = app
-        self._folded_to = upto
+        self._folded_to = position
+
+
+def rebuild(app: EtmadApplication, managers: Mapping[ProcessManager, int]) -> None:
+    """Fold, for each manager, the notifications of its topics up to its position (the
+    mapping's value) without acting: the state a process that had been running all along
+    would hold. One pass over the log for all of them, each notification decoded once."""
+    for manager in managers:
+        manager.forget()
+    if not managers:
+        return
+    upto = max(managers.values())
+    topics = _union(managers)
+    start = 1
+    while start <= upto:
+        batch = app.recorder.select_notifications(
+            start=start, limit=BATCH, stop=upto, topics=topics
+        )
+        if not batch:
+            break
+        decode = Decoded(app)
+        for notification in batch:
+            for manager, position in managers.items():
+                if notification.id <= position and notification.topic in manager.topics:
+                    manager.handle(decode(notification), None, app.settings)
+        start = batch[-1].id + 1
+    for manager, position in managers.items():
+        manager.folded(app, position)
+
+
+def _union(managers: Iterable[ProcessManager]) -> tuple[str, ...]:
+    """The topics any of ``managers`` follows, each once, in the order first named."""
+    return tuple(dict.fromkeys(topic for m in managers for topic in m.topics))
 
 
 # --- completed attempts ---------------------------------------------------------------------
@@ -255,31 +322,29 @@ class AttemptLog:
 
 class RecentAttempts:
     """Completed attempts in log order, dropping those completed ``keep`` or longer before the
-    latest completion seen."""
+    latest completion seen (from the oldest in log order, up to the first one to keep)."""
 
     def __init__(self) -> None:
         self._items: deque[CompletedAttempt] = deque()
         self._latest: datetime | None = None
 
-    def add(self, attempt: CompletedAttempt, *, keep: timedelta) -> None:
+    def add(self, attempt: CompletedAttempt, *, keep: timedelta) -> list[CompletedAttempt]:
+        """Add ``attempt``; returns the attempts dropped (``attempt`` itself among them if
+        it is that old)."""
         self._items.append(attempt)
         if self._latest is None or attempt.completed_at > self._latest:
             self._latest = attempt.completed_at
         horizon = self._latest - keep
+        dropped = []
         while self._items and self._items[0].completed_at <= horizon:
-            self._items.popleft()
+            dropped.append(self._items.popleft())
+        return dropped
 
     def __iter__(self) -> Iterator[CompletedAttempt]:
         return iter(self._items)
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-def unavailable_system(attempt: CompletedAttempt) -> DccSystem | None:
-    """The DCC system whose unavailability ended the attempt, if one did."""
-    failure = attempt.failure
-    return None if failure is None else UNAVAILABLE_SYSTEMS.get(failure.code)
 
 
 class AttemptMonitor(ProcessManager):
@@ -328,29 +393,34 @@ class SuspensionMonitor(AttemptMonitor):
     """DOMAIN 4.3 (``ETMAD 6.1(d)``): the suspension rule on each model's completed attempts.
 
     State: per Device Model, its attempts completed within the rule's window (plus
-    ``LATE_ARRIVAL``) of the latest. At each completed attempt the model is assessed at that
-    time; a proposal is recorded unless the model is suspended or a proposal was recorded
-    within the window (``DeviceModel.propose_suspension``), and with ``auto_suspend`` the model
-    is suspended in the same unit of work, with the proposal as its reason."""
+    ``LATE_ARRIVAL``) of the latest, and the same attempts in a ``SuspensionTally``. At each
+    completed attempt the model is assessed at that time (the tally's counts in the window, by
+    bisection; the assessment is built only when they propose); a proposal is recorded unless
+    the model is suspended or a proposal was recorded within the window
+    (``DeviceModel.propose_suspension``), and with ``auto_suspend`` the model is suspended in
+    the same unit of work, with the proposal as its reason."""
 
     name = "etmad.process.suspension-monitor"
 
     def clear(self) -> None:
-        self._recent: dict[DeviceModelKey, RecentAttempts] = {}
+        self._recent: dict[DeviceModelKey, tuple[RecentAttempts, SuspensionTally]] = {}
 
     def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:
         keep = settings.suspension_rule.window + LATE_ARRIVAL
-        self._recent.setdefault(attempt.model, RecentAttempts()).add(attempt, keep=keep)
+        held = self._recent.get(attempt.model)
+        if held is None:
+            held = self._recent[attempt.model] = (RecentAttempts(), SuspensionTally(attempt.model))
+        recent, tally = held
+        tally.add(attempt)
+        for dropped in recent.add(attempt, keep=keep):
+            tally.remove(dropped)
 
     def decide(self, uow: UnitOfWork, attempt: CompletedAttempt, settings: Settings) -> None:
-        assessment = assess_suspension(
-            attempt.model,
-            self._recent[attempt.model],
-            at=attempt.completed_at,
-            rule=settings.suspension_rule,
-        )
-        if not assessment.propose:
+        _, tally = self._recent[attempt.model]
+        rule = settings.suspension_rule
+        if not tally.proposes(at=attempt.completed_at, rule=rule):
             return
+        assessment = tally.assess(at=attempt.completed_at, rule=rule)
         model = _model(uow, attempt.model)
         proposed = model.propose_suspension(assessment)
         if proposed is None:
@@ -366,17 +436,19 @@ class NonMigratableCandidateMonitor(AttemptMonitor):
 
     Follows the completed attempts and the failed SRV 6.23s (``Srv623Failed``). State: per
     Device Model, every completed attempt (the rule has no window: a model's incapability does
-    not expire), and the Devices of the model that failed an SRV 6.23 while holding the ECoS
-    Party's credentials (migrated, then failed). At each device-side rejection and each such
-    failed SRV 6.23 the model is assessed; a proposal is recorded unless the model is
-    categorised, a proposal stands, or the evidence has not grown since the last one
-    (``DeviceModel.propose_non_migratable_candidate``)."""
+    not expire), folded into a ``NonMigratableEvidence`` (when each Device first attempted,
+    rejected, replaced), and the Devices of the model that failed an SRV 6.23 while holding the
+    ECoS Party's credentials (migrated, then failed). At each device-side rejection and each
+    such failed SRV 6.23 the model is assessed (the candidate is built only when the counts
+    propose); a proposal is recorded unless the model is categorised, a proposal stands, or the
+    evidence has not grown since the last one (``DeviceModel.propose_non_migratable_candidate``).
+    """
 
     name = "etmad.process.non-migratable-candidate-monitor"
     topics = (*ATTEMPT_TOPICS, Srv623Failed.TYPE)
 
     def clear(self) -> None:
-        self._attempts: dict[DeviceModelKey, list[CompletedAttempt]] = {}
+        self._evidence: dict[DeviceModelKey, NonMigratableEvidence] = {}
         self._failed_after_migration: dict[DeviceModelKey, set[str]] = {}
 
     def handle(self, envelope: Envelope, uow: UnitOfWork | None, settings: Settings) -> None:
@@ -393,7 +465,10 @@ class NonMigratableCandidateMonitor(AttemptMonitor):
             self._assess(uow, event.model, event.occurred_at, settings)
 
     def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:  # noqa: ARG002
-        self._attempts.setdefault(attempt.model, []).append(attempt)
+        evidence = self._evidence.get(attempt.model)
+        if evidence is None:
+            evidence = self._evidence[attempt.model] = NonMigratableEvidence(attempt.model)
+        evidence.add(attempt)
 
     def decide(self, uow: UnitOfWork, attempt: CompletedAttempt, settings: Settings) -> None:
         if is_device_side_rejection(attempt.failure):
@@ -402,15 +477,14 @@ class NonMigratableCandidateMonitor(AttemptMonitor):
     def _assess(
         self, uow: UnitOfWork, key: DeviceModelKey, at: datetime, settings: Settings
     ) -> None:
-        candidate = propose_non_migratable(
-            key,
-            self._attempts.get(key, ()),
-            at=at,
-            failed_srv623_after_migration=len(self._failed_after_migration.get(key, ())),
-            rule=settings.non_migratable_candidate_rule,
-        )
-        if not candidate.propose:
+        evidence = self._evidence.get(key) or NonMigratableEvidence(key)
+        failed_srv623 = len(self._failed_after_migration.get(key, ()))
+        rule = settings.non_migratable_candidate_rule
+        if not evidence.proposes(at=at, failed_srv623_after_migration=failed_srv623, rule=rule):
             return
+        candidate = evidence.candidate(
+            at=at, failed_srv623_after_migration=failed_srv623, rule=rule
+        )
         model = _model(uow, key)
         uow.record(
             model.aggregate_id,
@@ -431,21 +505,26 @@ class IncidentMonitor(AttemptMonitor):
     """DOMAIN 4.4 (``ETMAD 3.7(d)``-``(g)``): ECoS Migration Incidents for DCC-system problems.
 
     State: the attempts of every model completed within the rule's window (plus
-    ``LATE_ARRIVAL``) of the latest, and per DCC system its current outage (its first and
-    latest unavailability; a gap longer than the window starts a new one). At each attempt that
-    failed on a DCC system's unavailability the rule is assessed; each system it finds
-    unavailable across the minimum of models gets one incident per outage
-    (``incident:dcc/<system>/<outage's first seen>``, raised unless it exists)."""
+    ``LATE_ARRIVAL``) of the latest, their unavailabilities in an ``UnavailabilityTally``, and
+    per DCC system its current outage (its first and latest unavailability; a gap longer than
+    the window starts a new one). At each attempt that failed on a DCC system's unavailability
+    the tally tells which systems the rule finds unavailable across the minimum of models; when
+    one of them has no incident for its outage yet, the rule is assessed on the attempts and
+    each such system gets one incident per outage (``incident:dcc/<system>/<outage's first
+    seen>``, raised unless it exists)."""
 
     name = "etmad.process.incident-monitor"
 
     def clear(self) -> None:
         self._recent = RecentAttempts()
+        self._unavailable = UnavailabilityTally()
         self._outages: dict[DccSystem, Outage] = {}
 
     def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:
         rule = settings.incident_rule
-        self._recent.add(attempt, keep=rule.window + LATE_ARRIVAL)
+        self._unavailable.add(attempt)
+        for dropped in self._recent.add(attempt, keep=rule.window + LATE_ARRIVAL):
+            self._unavailable.remove(dropped)
         system = unavailable_system(attempt)
         if system is None:
             return
@@ -460,14 +539,15 @@ class IncidentMonitor(AttemptMonitor):
         if unavailable_system(attempt) is None:
             return  # only an unavailability can make a system problem appear
         rule = settings.incident_rule
+        raising = self._unavailable.raising(at=attempt.completed_at, rule=rule)
+        if all(uow.get(self._incident(s), Incident.create) is not None for s in raising):
+            return  # no system across enough models, or each one's incident is raised
         assessment = assess_system_problem(self._recent, at=attempt.completed_at, rule=rule)
-        if not assessment.raise_incident:
-            return
         for affected in assessment.systems:
             if len(affected.models) < rule.minimum_models:
                 continue  # seen, but not across enough models
             outage = self._outages[affected.system]
-            key = incident_aggregate_id(system_incident_id(affected.system, outage.first_seen))
+            key = self._incident(affected.system)
             if uow.get(key, Incident.create) is not None:
                 continue  # this outage's incident is raised
             seen = [
@@ -480,6 +560,11 @@ class IncidentMonitor(AttemptMonitor):
                 assessment, affected, first_seen=outage.first_seen, last_seen=max(seen)
             )
             uow.record(key, Incident.create, raised)
+
+    def _incident(self, system: DccSystem) -> str:
+        """The aggregate id of the incident for ``system``'s current outage."""
+        first_seen = self._outages[system].first_seen
+        return incident_aggregate_id(system_incident_id(system, first_seen))
 
 
 # --- the facade for the programme loop ------------------------------------------------------
@@ -547,17 +632,36 @@ class ProcessManagers:
         self.batch_size = batch_size
 
     def pull_all(self, app: EtmadApplication) -> ProcessManagersReport:
-        """Pull each manager in turn, one batch each, until none moves."""
+        """Process the log in rounds until every manager has seen all of it. A round reads at
+        most ``batch_size`` notifications once, in the union of the managers' topics, from the
+        lowest position among them, and decodes each once; then each manager in turn processes
+        those after its own position and in its own topics, in one unit of work saved with its
+        own position (``ProcessManager.process``). A manager with none among them does not
+        move. Managers whose state is not folded up to their position are rebuilt first, in one
+        pass over the log (``rebuild``)."""
         pulled: list[Pulled] = []
         rounds = 0
+        topics = _union(self.managers)
+        read_to = 0  # this call has read the log of every manager's topics up to here
         while True:
-            moved = [
-                p for p in (m.pull(app, limit=self.batch_size) for m in self.managers) if p.moved
-            ]
-            if not moved:
+            starts = {m: m.position(app) for m in self.managers}
+            rebuild(app, {m: s for m, s in starts.items() if not m.is_folded_to(app, s)})
+            after = {m: max(s, read_to) for m, s in starts.items()}
+            batch = app.recorder.select_notifications(
+                start=min(after.values()) + 1, limit=self.batch_size, topics=topics
+            )
+            if not batch:
                 return ProcessManagersReport(rounds=rounds, pulled=tuple(pulled))
-            rounds += 1
-            pulled.extend(moved)
+            read_to = max(read_to, batch[-1].id)
+            decode = Decoded(app)
+            moved = []
+            for manager in self.managers:
+                mine = [n for n in batch if n.id > after[manager] and n.topic in manager.topics]
+                if mine:
+                    moved.append(manager.process(app, starts[manager], mine, decode))
+            if moved:
+                rounds += 1
+                pulled.extend(moved)
 
 
 # --- use cases: the DCC's and the Parties' side ---------------------------------------------

@@ -5,8 +5,16 @@ Each is a pure function of facts and DCC-set parameters (with a ``version``) and
 decision value carrying its inputs, the rule id with its version, the clause and a *proposal*:
 none of them suspends a model, categorises it Non-Migratable or raises an incident by itself.
 The DCC's commands (``SuspendModel``, ``CategoriseNonMigratable``) stay separate decisions; the
-process managers that feed these policies from the event log and record their proposals are
-not built yet (``docs/decisions.md`` entries 19, 20 and 48).
+process managers (``application/process_managers.py``) feed these policies from the event log
+and record their proposals (``docs/decisions.md`` entries 19, 20 and 48).
+
+Each rule also has an *incremental form* for a caller that sees attempts one at a time and
+assesses after each (the process managers): ``SuspensionTally``, ``NonMigratableEvidence`` and
+``UnavailabilityTally`` take attempts one at a time (in any order of completion time), keep
+them as sorted completion times (``Instants``) and answer for any ``at`` by bisection, in
+O(log n) instead of a pass over every attempt. They build the same decision values as
+``assess_suspension``, ``propose_non_migratable`` and ``assess_system_problem`` (one builder
+each), so the two forms decide alike (``tests/test_programme_policies.py``).
 
 The fact they share is ``CompletedAttempt``: one attempt of one Device's ECoS Migration that
 came to an end, with the Failed Migration it ended on (``StepFailure``), or none if it succeeded.
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Final
@@ -76,6 +85,47 @@ def _in_window(fact: CompletedAttempt, at: datetime, window: timedelta | None) -
     return window is None or fact.completed_at > at - window
 
 
+class Instants:
+    """A multiset of instants kept in order, so that how many fall in a span is read by
+    bisection: O(log n) per question; adding in order of time appends."""
+
+    __slots__ = ("_sorted",)
+
+    def __init__(self, instants: Iterable[datetime] = ()) -> None:
+        self._sorted: list[datetime] = sorted(instants)
+
+    def add(self, at: datetime) -> None:
+        instants = self._sorted
+        if not instants or at >= instants[-1]:
+            instants.append(at)
+        else:
+            insort(instants, at)
+
+    def remove(self, at: datetime) -> None:
+        """Remove one occurrence of ``at``; ``ValueError`` if there is none."""
+        instants = self._sorted
+        i = bisect_left(instants, at)
+        if i == len(instants) or instants[i] != at:
+            raise ValueError(f"{at} is not among the instants")
+        del instants[i]
+
+    def upto(self, at: datetime) -> int:
+        """How many are at or before ``at``."""
+        return bisect_right(self._sorted, at)
+
+    def within(self, after: datetime, upto: datetime) -> int:
+        """How many are strictly after ``after`` and at or before ``upto``."""
+        return max(0, bisect_right(self._sorted, upto) - bisect_right(self._sorted, after))
+
+    def any_within(self, after: datetime, upto: datetime) -> bool:
+        """Whether one is strictly after ``after`` and at or before ``upto``."""
+        i = bisect_right(self._sorted, upto)
+        return i > 0 and self._sorted[i - 1] > after
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+
 # --- 4.3 the suspension rule ---------------------------------------------------------------
 
 SUSPENSION_RULE_V1: Final = "suspension-rule.v1"
@@ -119,6 +169,11 @@ class SuspensionRule:
         if not self.version:
             raise _invalid("a rule needs its version", clauses.ETMAD_6_1_D)
 
+    def proposes(self, *, completed: int, failed: int) -> bool:
+        """The rule's test on its counts: at least ``minimum_completed`` attempts completed in
+        the window, and ``failed`` of them at or above ``failure_ratio`` of them."""
+        return completed >= self.minimum_completed and failed >= self.failure_ratio * completed
+
 
 @attrs.frozen(kw_only=True)
 class SuspensionAssessment:
@@ -155,18 +210,31 @@ def assess_suspension(
     in_window = [f for f in attempts if f.model == model and _in_window(f, at, rule.window)]
     excluded = sum(1 for f in in_window if f.dcc_system_unavailable)
     counted = [f for f in in_window if not f.dcc_system_unavailable]
-    completed = len(counted)
     failed = sum(1 for f in counted if not f.succeeded)
+    return _suspension_assessment(
+        model, at=at, completed=len(counted), failed=failed, excluded=excluded, rule=rule
+    )
+
+
+def _suspension_assessment(
+    model: DeviceModelKey,
+    *,
+    at: datetime,
+    completed: int,
+    failed: int,
+    excluded: int,
+    rule: SuspensionRule,
+) -> SuspensionAssessment:
+    """The rule's decision value from its counts in the window ending at ``at``."""
     ratio = failed / completed if completed else None
     hours = rule.window.total_seconds() / 3600
+    propose = rule.proposes(completed=completed, failed=failed)
     if completed < rule.minimum_completed:
-        propose = False
         reason = (
             f"{completed} attempts of {model} completed in the last {hours:g} h "
             f"(below the minimum of {rule.minimum_completed}): the ratio does not count yet"
         )
     else:
-        propose = failed >= rule.failure_ratio * completed
         verdict = "at or above" if propose else "below"
         reason = (
             f"{failed} of {completed} attempts of {model} completed in the last {hours:g} h "
@@ -189,6 +257,58 @@ def assess_suspension(
         reason=reason,
         rule=rule,
     )
+
+
+class SuspensionTally:
+    """The incremental form of ``assess_suspension`` for one Device Model: its completed
+    attempts added and removed one at a time, in any order of completion time, kept as sorted
+    completion times (failed, succeeded, failed on a DCC system's unavailability), so that
+    ``assess`` at any time counts its window by bisection instead of a pass over the attempts.
+    ``assess`` returns what ``assess_suspension`` returns on the attempts held."""
+
+    __slots__ = ("_failed", "_succeeded", "_unavailable", "model")
+
+    def __init__(self, model: DeviceModelKey) -> None:
+        self.model = model
+        self._failed = Instants()
+        self._succeeded = Instants()
+        self._unavailable = Instants()
+
+    def add(self, attempt: CompletedAttempt) -> None:
+        self._kind(attempt).add(attempt.completed_at)
+
+    def remove(self, attempt: CompletedAttempt) -> None:
+        """Remove an attempt added before; ``ValueError`` if none like it is held."""
+        self._kind(attempt).remove(attempt.completed_at)
+
+    def _kind(self, attempt: CompletedAttempt) -> Instants:
+        if attempt.model != self.model:
+            raise ValueError(f"an attempt of {attempt.model} is not one of {self.model}")
+        if attempt.dcc_system_unavailable:
+            return self._unavailable
+        return self._succeeded if attempt.succeeded else self._failed
+
+    def proposes(self, *, at: datetime, rule: SuspensionRule) -> bool:
+        """``assess(at=at, rule=rule).propose``, without building the decision value."""
+        at = utc(at)
+        after = at - rule.window
+        failed = self._failed.within(after, at)
+        completed = failed + self._succeeded.within(after, at)
+        return rule.proposes(completed=completed, failed=failed)
+
+    def assess(self, *, at: datetime, rule: SuspensionRule | None = None) -> SuspensionAssessment:
+        rule = rule or SuspensionRule()
+        at = utc(at)
+        after = at - rule.window
+        failed = self._failed.within(after, at)
+        return _suspension_assessment(
+            self.model,
+            at=at,
+            completed=failed + self._succeeded.within(after, at),
+            failed=failed,
+            excluded=self._unavailable.within(after, at),
+            rule=rule,
+        )
 
 
 # --- 4.2 Non-Migratable candidates --------------------------------------------------------
@@ -239,6 +359,17 @@ class NonMigratableCandidateRule:
         if not self.version:
             raise _invalid("a rule needs its version", clauses.ETMAD_6_1_E)
 
+    def proposes(
+        self, *, devices_rejected: int, devices_replaced: int, failed_srv623_after_migration: int
+    ) -> bool:
+        """The rule's test on its counts: at least ``minimum_devices`` Devices rejected the
+        replacement device-side and none replaced its credentials, or at least
+        ``minimum_devices`` migrated and then failed an SRV 6.23."""
+        n = self.minimum_devices
+        return (devices_rejected >= n and not devices_replaced) or (
+            failed_srv623_after_migration >= n
+        )
+
 
 @attrs.frozen(kw_only=True)
 class NonMigratableStatistics:
@@ -281,12 +412,7 @@ def propose_non_migratable(
     derives). Attempts of other models and after ``at`` are ignored."""
     rule = rule or NonMigratableCandidateRule()
     at = utc(at)
-    if not _whole(failed_srv623_after_migration):
-        raise _invalid(
-            f"failed_srv623_after_migration must be a whole number, "
-            f"not {failed_srv623_after_migration!r}",
-            clauses.ETMAD_6_1_E,
-        )
+    _check_srv623_count(failed_srv623_after_migration)
     mine = [f for f in attempts if f.model == model and _in_window(f, at, None)]
     devices = {f.device_id for f in mine}
     rejected: dict[FailureCause, set[EUI64]] = {}
@@ -307,30 +433,51 @@ def propose_non_migratable(
         devices_single_device_failures=len(single),
         devices_failed_srv623_after_migration=failed_srv623_after_migration,
     )
+    return _non_migratable_candidate(model, at=at, statistics=statistics, rule=rule)
+
+
+def _check_srv623_count(failed_srv623_after_migration: object) -> None:
+    if not _whole(failed_srv623_after_migration):
+        raise _invalid(
+            f"failed_srv623_after_migration must be a whole number, "
+            f"not {failed_srv623_after_migration!r}",
+            clauses.ETMAD_6_1_E,
+        )
+
+
+def _non_migratable_candidate(
+    model: DeviceModelKey,
+    *,
+    at: datetime,
+    statistics: NonMigratableStatistics,
+    rule: NonMigratableCandidateRule,
+) -> NonMigratableCandidate:
+    """The rule's decision value from its statistics at ``at``."""
     n = rule.minimum_devices
+    rejected = statistics.devices_rejected
+    replaced = statistics.devices_replaced
+    failed_srv623 = statistics.devices_failed_srv623_after_migration
     grounds: list[str] = []
-    if len(rejected_devices) >= n and not replaced:
+    if rejected >= n and not replaced:
         grounds.append(
-            f"{len(rejected_devices)} Devices rejected the credentials replacement device-side "
+            f"{rejected} Devices rejected the credentials replacement device-side "
             f"(at least {n}) and none replaced its credentials"
         )
-    if failed_srv623_after_migration >= n:
+    if failed_srv623 >= n:
         grounds.append(
-            f"{failed_srv623_after_migration} Devices migrated and then failed an SRV 6.23 "
-            f"(at least {n})"
+            f"{failed_srv623} Devices migrated and then failed an SRV 6.23 (at least {n})"
         )
     if grounds:
         reason = f"{model} proposed as a Non-Migratable candidate: " + "; ".join(grounds)
     else:
         why = (
-            f"{len(replaced)} Devices replaced their credentials"
+            f"{replaced} Devices replaced their credentials"
             if replaced
-            else f"{len(rejected_devices)} Devices rejected the replacement device-side "
-            f"(fewer than {n})"
+            else f"{rejected} Devices rejected the replacement device-side (fewer than {n})"
         )
         reason = (
-            f"{model} not proposed: {why}; {failed_srv623_after_migration} failed an SRV 6.23 "
-            f"after migrating; {len(single)} Devices failed only on single-Device "
+            f"{model} not proposed: {why}; {failed_srv623} failed an SRV 6.23 after migrating; "
+            f"{statistics.devices_single_device_failures} Devices failed only on single-Device "
             "(communications) failures, which never count"
         )
     return NonMigratableCandidate(
@@ -341,6 +488,117 @@ def propose_non_migratable(
         reason=reason,
         rule=rule,
     )
+
+
+class _FirstTimes:
+    """When each Device first did something, and how many had done it by any time."""
+
+    __slots__ = ("_first", "_instants")
+
+    def __init__(self) -> None:
+        self._first: dict[EUI64, datetime] = {}
+        self._instants = Instants()
+
+    def add(self, device_id: EUI64, at: datetime) -> None:
+        first = self._first.get(device_id)
+        if first is not None and first <= at:
+            return
+        if first is not None:
+            self._instants.remove(first)
+        self._first[device_id] = at
+        self._instants.add(at)
+
+    def upto(self, at: datetime) -> int:
+        return self._instants.upto(at)
+
+
+class NonMigratableEvidence:
+    """The incremental form of ``propose_non_migratable`` for one Device Model: its completed
+    attempts added one at a time, in any order of completion time. For each Device it keeps
+    when it first attempted, first rejected the replacement device-side (in all and by cause)
+    and first replaced its credentials, so the distinct Devices counted up to any time are
+    read by bisection. ``candidate`` returns what ``propose_non_migratable`` returns on the
+    attempts added."""
+
+    __slots__ = (
+        "_attempted",
+        "_attempts",
+        "_by_cause",
+        "_rejected",
+        "_rejected_or_replaced",
+        "_replaced",
+        "model",
+    )
+
+    def __init__(self, model: DeviceModelKey) -> None:
+        self.model = model
+        self._attempts = Instants()
+        self._attempted = _FirstTimes()
+        self._rejected = _FirstTimes()
+        self._by_cause: dict[FailureCause, _FirstTimes] = {}
+        self._replaced = _FirstTimes()
+        self._rejected_or_replaced = _FirstTimes()
+
+    def add(self, attempt: CompletedAttempt) -> None:
+        if attempt.model != self.model:
+            raise ValueError(f"an attempt of {attempt.model} is not one of {self.model}")
+        device_id, at, failure = attempt.device_id, attempt.completed_at, attempt.failure
+        self._attempts.add(at)
+        self._attempted.add(device_id, at)
+        if failure is not None and is_device_side_rejection(failure):
+            self._rejected.add(device_id, at)
+            self._by_cause.setdefault(failure.cause, _FirstTimes()).add(device_id, at)
+            self._rejected_or_replaced.add(device_id, at)
+        if attempt.replacement_succeeded:
+            self._replaced.add(device_id, at)
+            self._rejected_or_replaced.add(device_id, at)
+
+    def proposes(
+        self,
+        *,
+        at: datetime,
+        failed_srv623_after_migration: int = 0,
+        rule: NonMigratableCandidateRule,
+    ) -> bool:
+        """``candidate(...).propose``, without building the decision value."""
+        at = utc(at)
+        return rule.proposes(
+            devices_rejected=self._rejected.upto(at),
+            devices_replaced=self._replaced.upto(at),
+            failed_srv623_after_migration=failed_srv623_after_migration,
+        )
+
+    def statistics(
+        self, *, at: datetime, failed_srv623_after_migration: int = 0
+    ) -> NonMigratableStatistics:
+        """What the rule counts on the attempts completed up to ``at``."""
+        at = utc(at)
+        _check_srv623_count(failed_srv623_after_migration)
+        devices = self._attempted.upto(at)
+        by_cause = ((c, self._by_cause[c].upto(at)) for c in FailureCause if c in self._by_cause)
+        return NonMigratableStatistics(
+            attempts=self._attempts.upto(at),
+            devices_attempted=devices,
+            devices_rejected=self._rejected.upto(at),
+            rejections_by_cause=tuple((c, n) for c, n in by_cause if n),
+            devices_replaced=self._replaced.upto(at),
+            devices_single_device_failures=devices - self._rejected_or_replaced.upto(at),
+            devices_failed_srv623_after_migration=failed_srv623_after_migration,
+        )
+
+    def candidate(
+        self,
+        *,
+        at: datetime,
+        failed_srv623_after_migration: int = 0,
+        rule: NonMigratableCandidateRule | None = None,
+    ) -> NonMigratableCandidate:
+        rule = rule or NonMigratableCandidateRule()
+        at = utc(at)
+        statistics = self.statistics(
+            at=at, failed_srv623_after_migration=failed_srv623_after_migration
+        )
+        return _non_migratable_candidate(self.model, at=at, statistics=statistics, rule=rule)
 
 
 # --- 4.4 ECoS Migration Incidents ----------------------------------------------------------
@@ -363,6 +621,13 @@ UNAVAILABLE_SYSTEMS: Final[dict[FailureCode, DccSystem]] = {
     FailureCode.ECOS_CONFIRMATION_UNAVAILABLE: DccSystem.ECOS_SERVICE_PROVIDER,
     FailureCode.REPLACEMENT_UNAVAILABLE: DccSystem.TRANSPORT,
 }
+
+
+def unavailable_system(attempt: CompletedAttempt) -> DccSystem | None:
+    """The DCC system whose unavailability ended the attempt, if one did."""
+    failure = attempt.failure
+    return None if failure is None else UNAVAILABLE_SYSTEMS.get(failure.code)
+
 
 #: ``category_shares`` default: the share of the Device Models attempted in the window that the
 #: problem touched, at or above which the incident is of Category 1, 2, 3 and 4; below the last,
@@ -463,7 +728,7 @@ def assess_system_problem(
     models_attempted = len({f.model for f in in_window})
     by_system: dict[DccSystem, list[CompletedAttempt]] = {}
     for f in in_window:
-        system = UNAVAILABLE_SYSTEMS.get(f.failure.code) if f.failure is not None else None
+        system = unavailable_system(f)
         if system is not None:
             by_system.setdefault(system, []).append(f)
     systems = tuple(
@@ -512,6 +777,58 @@ def assess_system_problem(
         ),
         rule=rule,
     )
+
+
+class UnavailabilityTally:
+    """The incremental form of the test ``assess_system_problem`` raises on: the completed
+    attempts that failed on a DCC system's unavailability, added and removed one at a time (in
+    any order of completion time) and kept, per system and Device Model, as sorted completion
+    times. ``raising`` tells, by bisection, which systems the assessment at a time would find
+    unavailable across at least ``minimum_models`` models (its ``raise_incident`` is whether
+    any does); attempts that did not fail so are ignored."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[DccSystem, dict[DeviceModelKey, Instants]] = {}
+
+    def add(self, attempt: CompletedAttempt) -> None:
+        system = unavailable_system(attempt)
+        if system is not None:
+            by_model = self._seen.setdefault(system, {})
+            by_model.setdefault(attempt.model, Instants()).add(attempt.completed_at)
+
+    def remove(self, attempt: CompletedAttempt) -> None:
+        """Remove an attempt added before; ``ValueError`` if none like it is held."""
+        system = unavailable_system(attempt)
+        if system is None:
+            return
+        by_model = self._seen.get(system, {})
+        instants = by_model.get(attempt.model)
+        if instants is None:
+            raise ValueError(f"no unavailability of {system} seen by {attempt.model}")
+        instants.remove(attempt.completed_at)
+        if not instants:
+            del by_model[attempt.model]
+
+    def raising(self, *, at: datetime, rule: IncidentRule) -> tuple[DccSystem, ...]:
+        """The systems unavailable, in the window ending at ``at``, to attempts of at least
+        ``rule.minimum_models`` Device Models (in ``DccSystem`` order)."""
+        at = utc(at)
+        after = at - rule.window
+        least = rule.minimum_models
+        raising = []
+        for system in DccSystem:
+            by_model = self._seen.get(system, {})
+            if len(by_model) < least:
+                continue
+            touched = 0
+            for instants in by_model.values():
+                touched += instants.any_within(after, at)
+                if touched >= least:
+                    raising.append(system)
+                    break
+        return tuple(raising)
 
 
 @attrs.frozen(kw_only=True)

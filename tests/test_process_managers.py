@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.bootstrap import build_application
 from adapters.codecs.gbcs import StatusCode
@@ -26,7 +28,10 @@ from application.errors import CommandRejected, ConcurrencyConflict, UnknownDevi
 from application.mapper import Envelope
 from application.migration import MigrationRunner
 from application.process_managers import (
+    ATTEMPT_TOPICS,
     BATCH,
+    LATE_ARRIVAL,
+    AttemptMonitor,
     IncidentMonitor,
     NonMigratableCandidateMonitor,
     ProcessManagers,
@@ -38,7 +43,9 @@ from application.serialization import canonical_json
 from application.service import EtmadApplication, UnitOfWork, close_application
 from application.settings import Settings
 from domain import clauses
+from domain.device import Srv623Failed
 from domain.device_model import (
+    DeviceModel,
     NonMigratableCandidateProposed,
     Suspended,
     SuspensionProposed,
@@ -53,6 +60,7 @@ from domain.failures import (
     GbcsStatus,
     ProviderResponse,
     ReplyKind,
+    Step,
 )
 from domain.identifiers import (
     EUI64,
@@ -68,9 +76,22 @@ from domain.incidents import (
     IncidentRaised,
     PartyIncidentAdmitted,
     PartyIncidentRefused,
+    incident_aggregate_id,
+    system_incident_id,
 )
 from domain.migration import Migration, MigrationStatus, migration_aggregate_id
-from domain.programme_policies import DccSystem, NonMigratableCandidateRule, SuspensionRule
+from domain.programme_policies import (
+    CompletedAttempt,
+    DccSystem,
+    IncidentRule,
+    NonMigratableCandidateRule,
+    SuspensionRule,
+    assess_suspension,
+    assess_system_problem,
+    is_device_side_rejection,
+    propose_non_migratable,
+    unavailable_system,
+)
 from domain.retry_policy import DEFAULT_RETRY_POLICY
 from domain.smki import CellUsage, KeyUsage, RemotePartyRole, TrustAnchorCell
 from tests.conftest import AppFactory, FixedClock
@@ -822,6 +843,411 @@ def test_pull_reads_at_most_its_limit_in_one_unit_of_work(app: EtmadApplication)
 def test_managers_need_distinct_tracking_names():
     with pytest.raises(ValueError, match="distinct"):
         ProcessManagers([SuspensionMonitor(), SuspensionMonitor()])
+
+
+# --- one read for all the managers --------------------------------------------------------------
+
+
+def count_decodes(app: EtmadApplication, monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
+    """How many times each notification is decoded from now on."""
+    decodes: dict[int, int] = {}
+    decode = app.mapper.to_domain_event
+
+    def counting(notification: Any) -> Any:
+        decodes[notification.id] = decodes.get(notification.id, 0) + 1
+        return decode(notification)
+
+    monkeypatch.setattr(app.mapper, "to_domain_event", counting)
+    return decodes
+
+
+def test_pull_all_decodes_each_notification_once_for_every_manager(
+    app: EtmadApplication, monkeypatch: pytest.MonkeyPatch
+):
+    scenario(app)
+    managers = ProcessManagers(batch_size=7)
+    decodes = count_decodes(app, monkeypatch)
+    report = pull(app, managers)
+    assert len(report.events) == 4
+    assert set(decodes.values()) == {1}
+    assert len(decodes) == max(report.notifications().values())  # the three follow the same
+
+    # a fresh process: the managers rebuild their state in one pass, then carry on
+    attempts(app, C, 3, "no_response", start=AT + HOUR)
+    decodes.clear()
+    resumed = pull(app, ProcessManagers(batch_size=7))
+    assert set(decodes.values()) == {1}
+    assert len(decodes) == len(ATTEMPT_TOPICS_READ(app))
+    assert resumed.notifications() == {m.name: 12 for m in managers.managers}
+
+
+def ATTEMPT_TOPICS_READ(app: EtmadApplication) -> list[int]:  # noqa: N802 — reads as a set
+    return [
+        n.id
+        for n in app.recorder.select_notifications(start=1, limit=1_000_000, topics=ATTEMPT_TOPICS)
+    ]
+
+
+def test_a_round_serves_managers_at_different_positions_and_with_different_topics(
+    app: EtmadApplication,
+):
+    register(app, A)
+    attempts(app, A, 3, "bad_certificate")
+    ahead = SuspensionMonitor().pull(app, limit=5)  # one manager ahead of the others
+    attempts(app, A, 2, "bad_certificate", start=AT + HOUR)
+    for n in range(3):  # a stretch only the candidate monitor follows, at the end of the log
+        device_id = fresh_device()
+        app.register_device(
+            device_id=device_id,
+            device_type=DeviceType.ESME,
+            model=A,
+            cos_party=CosParty.ECOS,
+            cos_certificate=CertificateId(2, "ECOS-ISSUER"),
+        )
+        app.record_srv623_failed(
+            device_id=device_id, at=AT + 2 * HOUR, request_id=f"SR-{n}", reason="not executed"
+        )
+    managers = ProcessManagers(batch_size=1)
+    report = pull(app, managers)
+
+    attempted = ATTEMPT_TOPICS_READ(app)
+    followed = app.recorder.select_notifications(
+        start=1, limit=1_000_000, topics=NonMigratableCandidateMonitor.topics
+    )
+    assert positions(app, managers) == [attempted[-1], followed[-1].id, attempted[-1]]
+    assert report.notifications() == {
+        SuspensionMonitor.name: len(attempted) - ahead.notifications,
+        NonMigratableCandidateMonitor.name: len(followed),
+        IncidentMonitor.name: len(attempted),
+    }
+    assert len(candidates(app, A)) == 1
+    assert pull(app, managers).rounds == 0
+
+
+# --- the optimised managers decide as the straightforward ones -----------------------------
+
+
+class ReferenceSuspensionMonitor(AttemptMonitor):
+    """The suspension rule as first written: at each completed attempt, ``assess_suspension``
+    over the model's attempts kept (a window plus ``LATE_ARRIVAL`` behind the latest)."""
+
+    name = "test.reference.suspension-monitor"
+
+    def clear(self) -> None:
+        self.kept: dict[DeviceModelKey, list[CompletedAttempt]] = {}
+        self.latest: dict[DeviceModelKey, datetime] = {}
+
+    def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:
+        kept = self.kept.setdefault(attempt.model, [])
+        kept.append(attempt)
+        latest = max(self.latest.get(attempt.model, attempt.completed_at), attempt.completed_at)
+        self.latest[attempt.model] = latest
+        horizon = latest - settings.suspension_rule.window - LATE_ARRIVAL
+        while kept and kept[0].completed_at <= horizon:
+            kept.pop(0)
+
+    def decide(self, uow: UnitOfWork, attempt: CompletedAttempt, settings: Settings) -> None:
+        assessment = assess_suspension(
+            attempt.model,
+            self.kept[attempt.model],
+            at=attempt.completed_at,
+            rule=settings.suspension_rule,
+        )
+        if not assessment.propose:
+            return
+        model = uow.get(model_aggregate_id(attempt.model), DeviceModel.create)
+        assert model is not None
+        proposed = model.propose_suspension(assessment)
+        if proposed is None:
+            return
+        after = uow.record(model.aggregate_id, DeviceModel.create, proposed)
+        if settings.auto_suspend and after is not None:
+            suspended = after.suspend(at=assessment.at, reason=proposed.as_suspension_reason())
+            uow.record(after.aggregate_id, DeviceModel.create, suspended)
+
+
+class ReferenceNonMigratableCandidateMonitor(AttemptMonitor):
+    """The candidate rule as first written: ``propose_non_migratable`` over every attempt of
+    the model at each device-side rejection and each migrated Device's failed SRV 6.23."""
+
+    name = "test.reference.non-migratable-candidate-monitor"
+    topics = (*ATTEMPT_TOPICS, Srv623Failed.TYPE)
+
+    def clear(self) -> None:
+        self.attempts: dict[DeviceModelKey, list[CompletedAttempt]] = {}
+        self.failed_after_migration: dict[DeviceModelKey, set[str]] = {}
+
+    def handle(self, envelope: Envelope, uow: UnitOfWork | None, settings: Settings) -> None:
+        event = envelope.event
+        if not isinstance(event, Srv623Failed):
+            super().handle(envelope, uow, settings)
+            return
+        if event.cos_party is not CosParty.ECOS:
+            return
+        self.failed_after_migration.setdefault(event.model, set()).add(envelope.originator_id)
+        if uow is not None:
+            assert event.occurred_at is not None
+            self.assess(uow, event.model, event.occurred_at, settings)
+
+    def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:  # noqa: ARG002
+        self.attempts.setdefault(attempt.model, []).append(attempt)
+
+    def decide(self, uow: UnitOfWork, attempt: CompletedAttempt, settings: Settings) -> None:
+        if is_device_side_rejection(attempt.failure):
+            self.assess(uow, attempt.model, attempt.completed_at, settings)
+
+    def assess(
+        self, uow: UnitOfWork, key: DeviceModelKey, at: datetime, settings: Settings
+    ) -> None:
+        candidate = propose_non_migratable(
+            key,
+            self.attempts.get(key, ()),
+            at=at,
+            failed_srv623_after_migration=len(self.failed_after_migration.get(key, ())),
+            rule=settings.non_migratable_candidate_rule,
+        )
+        if not candidate.propose:
+            return
+        model = uow.get(model_aggregate_id(key), DeviceModel.create)
+        assert model is not None
+        proposed = model.propose_non_migratable_candidate(candidate)
+        uow.record(model.aggregate_id, DeviceModel.create, proposed)
+
+
+class ReferenceIncidentMonitor(AttemptMonitor):
+    """The incident rule as first written: ``assess_system_problem`` over every attempt kept
+    (a window plus ``LATE_ARRIVAL`` behind the latest) at each DCC system's unavailability."""
+
+    name = "test.reference.incident-monitor"
+
+    def clear(self) -> None:
+        self.kept: list[CompletedAttempt] = []
+        self.latest: datetime | None = None
+        self.outages: dict[DccSystem, tuple[datetime, datetime]] = {}  # first and last seen
+
+    def observe(self, attempt: CompletedAttempt, settings: Settings) -> None:
+        rule = settings.incident_rule
+        at = attempt.completed_at
+        self.kept.append(attempt)
+        self.latest = at if self.latest is None else max(self.latest, at)
+        while self.kept and self.kept[0].completed_at <= self.latest - rule.window - LATE_ARRIVAL:
+            self.kept.pop(0)
+        system = unavailable_system(attempt)
+        if system is None:
+            return
+        outage = self.outages.get(system)
+        if outage is None or at > outage[1] + rule.window:
+            self.outages[system] = (at, at)
+        else:
+            self.outages[system] = (outage[0], max(outage[1], at))
+
+    def decide(self, uow: UnitOfWork, attempt: CompletedAttempt, settings: Settings) -> None:
+        if unavailable_system(attempt) is None:
+            return
+        rule = settings.incident_rule
+        assessment = assess_system_problem(self.kept, at=attempt.completed_at, rule=rule)
+        if not assessment.raise_incident:
+            return
+        for affected in assessment.systems:
+            if len(affected.models) < rule.minimum_models:
+                continue
+            first_seen = self.outages[affected.system][0]
+            key = incident_aggregate_id(system_incident_id(affected.system, first_seen))
+            if uow.get(key, Incident.create) is not None:
+                continue
+            seen = [
+                a.completed_at
+                for a in self.kept
+                if unavailable_system(a) is affected.system
+                and assessment.window_from < a.completed_at <= assessment.at
+            ]
+            raised = Incident.raise_for(
+                assessment, affected, first_seen=first_seen, last_seen=max(seen)
+            )
+            uow.record(key, Incident.create, raised)
+
+
+def pull_each_in_turn(app: EtmadApplication, managers: list[AttemptMonitor], limit: int) -> None:
+    """``pull_all`` as first written: each manager reads and decodes its own batches."""
+    while any([m.pull(app, limit=limit).moved for m in managers]):  # noqa: C419 — pull each
+        pass
+
+
+THREE = (A, B, C)
+OUTCOMES = (
+    "success",
+    "success",
+    "no_response",
+    "busy",
+    "bad_certificate",
+    "no_trust_anchor",
+    "transport_down",
+    "transport_down",
+    "tcos_down",
+    "ecos_down",
+)
+#: Minutes into a day's first three hours, on a grid, so that attempts often fall on the edges
+#: of one another's windows.
+minutes = st.integers(0, 18).map(lambda n: 10 * n)
+#: An attempt: model, day, minute, outcome, Device slot.
+an_attempt = st.tuples(
+    st.just("attempt"),
+    st.integers(0, 2),
+    st.integers(0, 3),
+    minutes,
+    st.sampled_from(OUTCOMES),
+    st.integers(0, 3),
+)
+#: A failed SRV 6.23: model, day, minute, whether the Device holds the ECoS Party's credentials.
+an_srv623 = st.tuples(
+    st.just("srv623"), st.integers(0, 2), st.integers(0, 3), minutes, st.booleans()
+)
+#: A DCC system's outage seen by a new Device of each model in turn, five minutes apart, later
+#: ones first if ``backwards`` (then none sees the others in its window): outcome, day, minute,
+#: backwards.
+an_outage = st.tuples(
+    st.just("outage"),
+    st.sampled_from(["transport_down", "tcos_down", "ecos_down"]),
+    st.integers(0, 3),
+    minutes,
+    st.booleans(),
+)
+plans = st.lists(
+    st.one_of(
+        an_attempt,
+        an_attempt,
+        an_attempt,
+        an_attempt,
+        an_outage,
+        an_srv623,
+        st.just(("pull",)),
+        st.tuples(st.just("dismiss"), st.integers(0, 2)),
+        st.tuples(st.just("resume"), st.integers(0, 2)),
+    ),
+    min_size=15,
+    max_size=60,
+)
+
+
+def again_or_anew(
+    app: EtmadApplication, device_id: EUI64 | None, at: datetime
+) -> tuple[EUI64 | None, datetime]:
+    """The Device to attempt at ``at`` (None: a new one) and when: ``device_id`` again while
+    its Migration allows a new attempt from the instruction, no earlier than its last step and
+    its retry time."""
+    if device_id is None:
+        return None, at
+    migration = app.load(migration_aggregate_id(device_id), Migration.create)
+    if migration is None:
+        return device_id, at
+    series = migration.current_series
+    if migration.status is MigrationStatus.COMPLETED_UNSUCCESSFULLY or (
+        migration.status is MigrationStatus.RETRY_SCHEDULED
+        and series.resumes_at is Step.INSTRUCTION
+    ):
+        return device_id, max(at, series.last_at or at, series.retry_at or at)
+    return None, at  # succeeded, or its retry resumes at the confirmation
+
+
+def replay(app: EtmadApplication, plan: list[tuple[Any, ...]], pull: Callable[[], Any]) -> None:
+    """Record ``plan`` (completed attempts, outages, failed SRV 6.23s, pulls, the DCC's
+    dismissals and resumptions) on ``app``; a Device slot is attempted again when it can be
+    (``again_or_anew``)."""
+    register(app, *THREE)
+    numbers = itertools.count(1)
+    slots: dict[tuple[int, int], EUI64] = {}
+    later = AT + timedelta(days=9)
+    for step in plan:
+        match step:
+            case ("attempt", m, day, minute, outcome, slot):
+                device_id, at = again_or_anew(
+                    app, slots.get((m, slot)), AT + timedelta(days=day, minutes=minute)
+                )
+                if device_id is None:
+                    device_id = slots[m, slot] = EUI64(0x00DB_6000_0000_0000 + next(numbers))
+                attempt(app, THREE[m], at, outcome, device_id=device_id)
+            case ("outage", outcome, day, minute, backwards):
+                for n, of in enumerate(THREE):
+                    device_id = EUI64(0x00DB_6000_0000_0000 + next(numbers))
+                    offset = 5 * (len(THREE) - 1 - n if backwards else n)
+                    at = AT + timedelta(days=day, minutes=minute + offset)
+                    attempt(app, of, at, outcome, device_id=device_id)
+            case ("srv623", m, day, minute, ecos):
+                device_id = EUI64(0x00DB_6000_0000_0000 + next(numbers))
+                app.register_device(
+                    device_id=device_id,
+                    device_type=DeviceType.ESME,
+                    model=THREE[m],
+                    cos_party=CosParty.ECOS if ecos else CosParty.TCOS,
+                    cos_certificate=CertificateId(2, "ECOS-ISSUER") if ecos else None,
+                )
+                app.record_srv623_failed(
+                    device_id=device_id,
+                    at=AT + timedelta(days=day, minutes=minute),
+                    request_id=f"SR-{device_id}",
+                    reason="not executed",
+                )
+            case ("dismiss", m) if app.device_model(THREE[m]).candidate is not None:
+                dismiss_non_migratable_candidate(
+                    app, model=THREE[m], at=later, decided_by="DCC", rationale="not yet"
+                )
+            case ("resume", m) if app.device_model(THREE[m]).suspension is not None:
+                app.resume_model(model=THREE[m], at=later, reason="investigated")
+            case ("pull",):
+                pull()
+    pull()
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plan=plans,
+    batch_size=st.integers(1, 12),
+    reference_batch=st.integers(1, 12),
+    minimum_completed=st.integers(1, 4),
+    failure_ratio=st.sampled_from([0.3, 0.5, 1.0]),
+    auto_suspend=st.booleans(),
+    minimum_devices=st.integers(1, 3),
+    minimum_models=st.integers(2, 3),
+)
+def test_the_managers_decide_as_the_rules_first_written(
+    *,
+    plan: list[tuple[Any, ...]],
+    batch_size: int,
+    reference_batch: int,
+    minimum_completed: int,
+    failure_ratio: float,
+    auto_suspend: bool,
+    minimum_devices: int,
+    minimum_models: int,
+):
+    """Random histories (three models, successes and failures of every kind, Devices retried,
+    times out of order across several windows and days, the DCC's dismissals and resumptions)
+    give the same recorded decisions from the managers (one read per round, incremental
+    tallies) as from the straightforward algorithm above (each manager reading its own
+    batches, each rule assessed over every attempt kept)."""
+    rules = Settings(
+        suspension_rule=SuspensionRule(
+            window=2 * HOUR, minimum_completed=minimum_completed, failure_ratio=failure_ratio
+        ),
+        auto_suspend=auto_suspend,
+        non_migratable_candidate_rule=NonMigratableCandidateRule(minimum_devices=minimum_devices),
+        incident_rule=IncidentRule(window=HOUR, minimum_models=minimum_models),
+    )
+    optimised = build_application("memory:", settings=rules, clock=FixedClock())
+    reference = build_application("memory:", settings=rules, clock=FixedClock())
+    try:
+        managers = ProcessManagers(batch_size=batch_size)
+        replay(optimised, plan, lambda: managers.pull_all(optimised))
+        followers: list[AttemptMonitor] = [
+            ReferenceSuspensionMonitor(),
+            ReferenceNonMigratableCandidateMonitor(),
+            ReferenceIncidentMonitor(),
+        ]
+        replay(reference, plan, lambda: pull_each_in_turn(reference, followers, reference_batch))
+        assert consequences(optimised) == consequences(reference)
+    finally:
+        close_application(optimised)
+        close_application(reference)
 
 
 # --- end to end: the migration runner on the simulated fleet ---------------------------------

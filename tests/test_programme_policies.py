@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import clauses
@@ -28,8 +28,12 @@ from domain.programme_policies import (
     CompletedAttempt,
     DccSystem,
     IncidentRule,
+    Instants,
     NonMigratableCandidateRule,
+    NonMigratableEvidence,
     SuspensionRule,
+    SuspensionTally,
+    UnavailabilityTally,
     assess_suspension,
     assess_system_problem,
     propose_non_migratable,
@@ -399,3 +403,145 @@ def test_an_incident_needs_the_minimum_number_of_models(n_models, minimum):
     ]
     result = assess_system_problem(facts, at=AT, rule=IncidentRule(minimum_models=minimum))
     assert result.raise_incident == (n_models >= minimum)
+
+
+# --- the incremental forms -----------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def test_instants_count_a_half_open_span_and_remove_one_occurrence():
+    instants = Instants([AT, AT - HOUR])
+    instants.add(AT)
+    instants.add(AT - 2 * HOUR)  # out of order: kept in order
+    assert len(instants) == 4
+    assert instants.upto(AT - HOUR) == 2
+    assert instants.within(AT - 2 * HOUR, AT) == 3  # open at its start, closed at its end
+    assert instants.within(AT, AT - HOUR) == 0
+    assert instants.any_within(AT - 2 * HOUR, AT - HOUR)
+    assert not instants.any_within(AT - HOUR, AT - timedelta(minutes=1))
+    instants.remove(AT)
+    assert instants.within(AT - HOUR, AT) == 1
+    with pytest.raises(ValueError, match="not among"):
+        instants.remove(AT + HOUR)
+
+
+MODELS = (MODEL, OTHER, model(3), model(4))
+EVERY_FAILURE = (
+    None,
+    None,
+    NO_RESPONSE,
+    TRANSPORT_DOWN,
+    BUSY,
+    BAD_CERT,
+    NO_ANCHOR,
+    rejected(FailureCause.INSUFFICIENT_MEMORY, "insufficientMemory(11)"),
+    TCOS_DOWN,
+    TRANSPORT_DOWN,
+    ECOS_NOT_CONFIRMED,
+)
+
+#: Attempts of a few Devices of a few models, completed in any order over three hours.
+histories = st.lists(
+    st.builds(
+        CompletedAttempt,
+        device_id=st.integers(1, 8).map(device),
+        model=st.sampled_from(MODELS),
+        completed_at=st.integers(-180, 0).map(lambda m: AT + m * timedelta(minutes=1)),
+        failure=st.sampled_from(EVERY_FAILURE),
+    ),
+    min_size=8,
+    max_size=60,
+)
+instants_in_range = st.integers(-190, 10).map(lambda m: AT + m * timedelta(minutes=1))
+
+
+@settings(max_examples=300)
+@given(
+    facts=histories,
+    removed=st.sets(st.integers(0, 59), max_size=8),
+    at=instants_in_range,
+    window=st.integers(1, 240).map(lambda m: m * timedelta(minutes=1)),
+    minimum=st.integers(1, 6),
+    ratio=st.sampled_from([0.1, 0.3, 0.5, 2 / 3, 1.0]),
+)
+def test_the_suspension_tally_assesses_as_assess_suspension(
+    *, facts, removed, at, window, minimum, ratio
+):
+    rule = SuspensionRule(window=window, minimum_completed=minimum, failure_ratio=ratio)
+    tally = SuspensionTally(MODEL)
+    for fact in facts:
+        if fact.model == MODEL:
+            tally.add(fact)
+    kept = []
+    for i, fact in enumerate(facts):
+        if i in removed and fact.model == MODEL:
+            tally.remove(fact)
+        else:
+            kept.append(fact)
+    expected = assess_suspension(MODEL, kept, at=at, rule=rule)
+    assert tally.assess(at=at, rule=rule) == expected
+    assert tally.proposes(at=at, rule=rule) == expected.propose
+
+
+def test_a_tally_holds_one_model_s_attempts_only():
+    with pytest.raises(ValueError, match="not one of"):
+        SuspensionTally(MODEL).add(attempt(1, of=OTHER))
+    with pytest.raises(ValueError, match="not one of"):
+        NonMigratableEvidence(MODEL).add(attempt(1, of=OTHER))
+    with pytest.raises(ValueError, match="not among"):
+        SuspensionTally(MODEL).remove(attempt(1))
+
+
+@settings(max_examples=300)
+@given(
+    facts=histories,
+    at=instants_in_range,
+    failed_srv623=st.integers(0, 6),
+    minimum=st.integers(1, 4),
+)
+def test_the_non_migratable_evidence_proposes_as_propose_non_migratable(
+    facts, at, failed_srv623, minimum
+):
+    rule = NonMigratableCandidateRule(minimum_devices=minimum)
+    evidence = NonMigratableEvidence(MODEL)
+    for fact in facts:
+        if fact.model == MODEL:
+            evidence.add(fact)
+    expected = propose_non_migratable(
+        MODEL, facts, at=at, failed_srv623_after_migration=failed_srv623, rule=rule
+    )
+    candidate = evidence.candidate(at=at, failed_srv623_after_migration=failed_srv623, rule=rule)
+    assert candidate == expected
+    assert evidence.proposes(at=at, failed_srv623_after_migration=failed_srv623, rule=rule) == (
+        expected.propose
+    )
+    with pytest.raises(RuleViolation):
+        evidence.candidate(at=at, failed_srv623_after_migration=-1)
+
+
+@settings(max_examples=300)
+@given(
+    facts=histories,
+    removed=st.sets(st.integers(0, 59), max_size=8),
+    at=instants_in_range,
+    window=st.integers(1, 240).map(lambda m: m * timedelta(minutes=1)),
+    minimum=st.integers(2, 4),
+)
+def test_the_unavailability_tally_raises_as_assess_system_problem(
+    facts, removed, at, window, minimum
+):
+    rule = IncidentRule(window=window, minimum_models=minimum)
+    tally = UnavailabilityTally()
+    for fact in facts:
+        tally.add(fact)
+    kept = []
+    for i, fact in enumerate(facts):
+        if i in removed:
+            tally.remove(fact)
+        else:
+            kept.append(fact)
+    expected = assess_system_problem(kept, at=at, rule=rule)
+    raising = tally.raising(at=at, rule=rule)
+    assert raising == tuple(s.system for s in expected.systems if len(s.models) >= minimum)
+    assert bool(raising) == expected.raise_incident

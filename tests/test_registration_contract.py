@@ -60,7 +60,6 @@ class RegistrationDataContract:
         assert gas.effective_from.utcoffset() == timedelta(0)
         assert [c.supplier_id for c in data.supplier_history(ELEC)] == ["SUPA"]
 
-
     def test_a_batch_keeps_its_changes_only_if_it_ends_well(self, data):
         kept = SupplierChange(T0, "SUPA", ELEC)
         with data.batch():
