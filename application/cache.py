@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Notifications read per query while catching up.
 BATCH = 1000
+#: Envelopes this application saved, remembered by notification id for readers in-process.
+RECENT = 100_000
 
 
 @attrs.define
@@ -87,6 +89,7 @@ class AggregateCache:
         self._maxsize = maxsize
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._topics: dict[str, _TopicIndex] = {}
+        self._recent: OrderedDict[int, Envelope] = OrderedDict()
         self.position = 0
         self.hits = 0
         self.misses = 0
@@ -125,6 +128,18 @@ class AggregateCache:
         while len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
 
+    def remember(self, notification_ids: Sequence[int], envelopes: Sequence[Envelope]) -> None:
+        """Keep the envelopes this application just saved by notification id (the last
+        ``RECENT`` of them), so that a process manager in this process reading them back from
+        the notification log need not decode them again. They are immutable values."""
+        for notification_id, envelope in zip(notification_ids, envelopes, strict=True):
+            self._recent[notification_id] = envelope
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    def recent(self, notification_id: int) -> Envelope | None:
+        return self._recent.get(notification_id)
+
     def evict(self, aggregate_ids: Iterable[str]) -> None:
         for aggregate_id in aggregate_ids:
             self._entries.pop(aggregate_id, None)
@@ -132,6 +147,7 @@ class AggregateCache:
     def clear(self) -> None:
         self._entries.clear()
         self._topics.clear()
+        self._recent.clear()
 
     # --- keeping current --------------------------------------------------------------------
 

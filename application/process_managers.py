@@ -52,7 +52,7 @@ import abc
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final
 
 import attrs
 from eventsourcing.persistence import Notification, Tracking
@@ -137,7 +137,7 @@ Decode = Callable[[Notification], Envelope]
 
 
 def _decode(app: EtmadApplication, notification: Notification) -> Envelope:
-    return cast("Envelope", app.mapper.to_domain_event(notification))
+    return app.envelope_of(notification)
 
 
 class Decoded:

@@ -234,7 +234,15 @@ class EtmadApplication(Application[str]):
         processing.events.extend(envelopes)
         recordings = self._record(processing)
         self._notify(recordings)
-        return [r.notification.id for r in recordings]
+        ids = [r.notification.id for r in recordings]
+        self.cache.remember(ids, envelopes)
+        return ids
+
+    def envelope_of(self, notification: Any) -> Envelope:  # noqa: ANN401 — a stored event
+        """The event a notification records: the envelope this application saved, if it is
+        still remembered (``AggregateCache.remember``), else decoded from the stored bytes."""
+        known = self.cache.recent(notification.id)
+        return known if known is not None else self._decode(notification)
 
     @property
     def batching(self) -> bool:

@@ -38,9 +38,10 @@ requires the DCC to attempt again as soon as reasonably practicable.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from datetime import datetime
-from typing import Final, Self
+from typing import Any, Final, Self, TypeVar, cast
 
 import attrs
 
@@ -79,6 +80,25 @@ from domain.retry_policy import (
 
 COUNTER_LIMIT: Final = 1 << 63  # GBCS counters and sequence numbers are 0..2^63-1 (DOMAIN.md 6)
 SERVICE_PROVIDERS: Final = frozenset(CosParty)  # 6.1(c)(iv): the ECoS and the TCoS one
+
+
+_T = TypeVar("_T")
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(a.name for a in attrs.fields(cls))
+
+
+def _evolve(inst: _T, **changes: Any) -> _T:  # noqa: ANN401
+    """``attrs.evolve`` for this module's frozen classes (no converters, validators, aliases or
+    ``init=False`` fields here), with each class's field names looked up once: folding a
+    Migration evolves several values per event."""
+    cls: type[_T] = type(inst)
+    for name in _field_names(cast("type", cls)):
+        if name not in changes:
+            changes[name] = getattr(inst, name)
+    return cls(**changes)
 
 
 def migration_aggregate_id(device_id: EUI64) -> str:
@@ -437,12 +457,12 @@ class Migration:
                     replaced_by=carried,
                     last_at=at,
                 )
-                return attrs.evolve(self, series=(*self.series, fresh), version=version)
+                return _evolve(self, series=(*self.series, fresh), version=version)
             case AttemptStarted():
                 latest = self._latest
                 attempt = Attempt(number=event.attempt, started_at=at, resumes_at=event.resumes_at)
                 return self._with_series(
-                    attrs.evolve(
+                    _evolve(
                         latest,
                         attempts=(*latest.attempts, attempt),
                         retry_at=None,
@@ -452,10 +472,10 @@ class Migration:
                     version,
                 )
             case TcosInstructed():
-                attempt = attrs.evolve(self._latest.attempt, instruction=event.response)
+                attempt = _evolve(self._latest.attempt, instruction=event.response)
                 return self._with_attempt(self._latest, attempt, event.failure, at, version)
             case TcosReviewed():
-                attempt = attrs.evolve(self._latest.attempt, review=event.response)
+                attempt = _evolve(self._latest.attempt, review=event.response)
                 return self._with_attempt(self._latest, attempt, event.failure, at, version)
             case ReplacementCommandSent():
                 sent = SentCommand(
@@ -464,27 +484,27 @@ class Migration:
                     ecos_certificate=event.ecos_certificate,
                     command_sha256=event.command_sha256,
                 )
-                attempt = attrs.evolve(self._latest.attempt, command=sent)
+                attempt = _evolve(self._latest.attempt, command=sent)
                 return self._with_attempt(self._latest, attempt, None, at, version)
             case ReplacementOutcomeRecorded():
                 latest = self._latest
-                attempt = attrs.evolve(latest.attempt, device_outcome=event.outcome)
+                attempt = _evolve(latest.attempt, device_outcome=event.outcome)
                 if event.failure is None:
-                    latest = attrs.evolve(latest, replaced_by=attempt.command)
+                    latest = _evolve(latest, replaced_by=attempt.command)
                 return self._with_attempt(latest, attempt, event.failure, at, version)
             case ConfirmationRecorded():
                 latest = self._latest
                 confirmation = Confirmation(at=at, party=event.party, response=event.response)
-                attempt = attrs.evolve(
+                attempt = _evolve(
                     latest.attempt, confirmations=(*latest.attempt.confirmations, confirmation)
                 )
                 if event.failure is None:
-                    latest = attrs.evolve(latest, confirmed=latest.confirmed | {event.party})
+                    latest = _evolve(latest, confirmed=latest.confirmed | {event.party})
                 return self._with_attempt(latest, attempt, event.failure, at, version)
             case RetryScheduled():
                 latest = self._latest
                 return self._with_series(
-                    attrs.evolve(
+                    _evolve(
                         latest,
                         decisions=(*latest.decisions, event.decision),
                         retry_at=event.decision.retry_at,
@@ -499,7 +519,7 @@ class Migration:
                 if event.decision is not None:
                     decisions = (*decisions, event.decision)
                 return self._with_series(
-                    attrs.evolve(
+                    _evolve(
                         latest,
                         decisions=decisions,
                         ended_at=at,
@@ -513,19 +533,17 @@ class Migration:
                 )
             case MigrationCompleted():
                 return self._with_series(
-                    attrs.evolve(self._latest, succeeded_at=at, last_at=at), version
+                    _evolve(self._latest, succeeded_at=at, last_at=at), version
                 )
             case RemediationAssigned():
                 assigned = Remediation.assigned(event, at)
-                return attrs.evolve(
-                    self, remediations=(*self.remediations, assigned), version=version
-                )
+                return _evolve(self, remediations=(*self.remediations, assigned), version=version)
             case RemediationActionRecorded():
                 remediations = tuple(
                     r.with_action(event, at) if r.number == event.remediation else r
                     for r in self.remediations
                 )
-                return attrs.evolve(self, remediations=remediations, version=version)
+                return _evolve(self, remediations=remediations, version=version)
         raise TypeError(f"a Migration does not fold {event.TYPE}")
 
     @property
@@ -533,7 +551,7 @@ class Migration:
         return self.series[-1]
 
     def _with_series(self, series: Series, version: int) -> Self:
-        return attrs.evolve(self, series=(*self.series[:-1], series), version=version)
+        return _evolve(self, series=(*self.series[:-1], series), version=version)
 
     def _with_attempt(
         self,
@@ -547,9 +565,9 @@ class Migration:
             recorded = RecordedFailure(
                 series=series.number, attempt=attempt.number, at=at, failure=failure
             )
-            attempt = attrs.evolve(attempt, failure=recorded)
+            attempt = _evolve(attempt, failure=recorded)
         attempts = (*series.attempts[:-1], attempt)
-        return self._with_series(attrs.evolve(series, attempts=attempts, last_at=at), version)
+        return self._with_series(_evolve(series, attempts=attempts, last_at=at), version)
 
     # --- commands: series -------------------------------------------------------------------
 

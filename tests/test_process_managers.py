@@ -849,15 +849,16 @@ def test_managers_need_distinct_tracking_names():
 
 
 def count_decodes(app: EtmadApplication, monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
-    """How many times each notification is decoded from now on."""
+    """How many times each notification is turned into its event from now on (decoded, or
+    taken from the envelopes this application remembers it saved)."""
     decodes: dict[int, int] = {}
-    decode = app.mapper.to_domain_event
+    decode = app.envelope_of
 
     def counting(notification: Any) -> Any:
         decodes[notification.id] = decodes.get(notification.id, 0) + 1
         return decode(notification)
 
-    monkeypatch.setattr(app.mapper, "to_domain_event", counting)
+    monkeypatch.setattr(app, "envelope_of", counting)
     return decodes
 
 
@@ -1297,3 +1298,23 @@ def test_the_runner_s_outcomes_on_the_simulated_fleet_feed_the_managers(make_app
     assert incident["system"] == "transport"
     assert report["non_migratable_candidates"] == [model_aggregate_id(D)]
     assert report["suspensions_proposed"] == []  # 5 attempts of D: below the minimum sample
+
+
+def test_a_manager_reads_what_this_application_saved_without_decoding_it(
+    app: EtmadApplication, monkeypatch: pytest.MonkeyPatch
+):
+    scenario(app)
+    decoded: list[int] = []
+    decode = app.mapper.to_domain_event
+
+    def counting(notification: Any) -> Any:
+        decoded.append(notification.id)
+        return decode(notification)
+
+    monkeypatch.setattr(app.mapper, "to_domain_event", counting)
+    report = pull(app, ProcessManagers())
+    assert len(report.events) == 4
+    assert decoded == []  # every notification was one this application had just saved
+    fresh = ProcessManagers()  # another process would decode; the decisions are the same
+    app.cache.clear()
+    assert not pull(app, fresh).events
