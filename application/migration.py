@@ -232,6 +232,8 @@ class MigrationRunner:
                 result[device_id] = self._no_migration(device_id)
                 continue
             try:
+                if migration.awaits_reconciliation and at >= (migration.next_retry_at or at):
+                    migration = self._reconcile_before_retry(uow, migration, at)
                 retry = migration.start_retry(at=at)  # refuses before next_retry_at
                 eligibility = self.app.eligibility_at(device_id, at)
             except DomainError as refused:
@@ -268,6 +270,45 @@ class MigrationRunner:
                 progress[device_id], eligibility=eligibilities[device_id]
             )
         return Outcome((*first, *ran.events), result)
+
+    def _reconcile_before_retry(
+        self, uow: UnitOfWork, migration: Migration, at: datetime
+    ) -> Migration:
+        """The last attempt's command may have taken effect though nobody could confirm it
+        then (an interrupted send, decisions 47): before a new attempt starts at step (i), the
+        Service Providers are asked again, ECoS then TCoS. A confirmation records
+        ``ReplacementReconciled`` with the Device's ``CredentialsReplaced`` (ECoS), and the
+        retry resumes at 6.1(c)(iv); none leaves the retry as it was."""
+        heard: list[str] = []
+        for party in CONFIRMATION_ORDER:
+            provider = self.ecos if party is CosParty.ECOS else self.tcos
+            response = _provider_response(provider.confirm(migration.device_id, at))
+            if response.succeeded:
+                heard.append(f"the {party} Service Provider confirmed before the retry")
+                break
+            heard.append(f"the {party} Service Provider: {response.kind}, not confirmed")
+        else:
+            return migration
+        command = migration.current_series.attempt.command
+        assert command is not None  # noqa: S101 — awaits_reconciliation
+        key = migration_aggregate_id(migration.device_id)
+        uow.adopt(migration, key)
+        state = uow.record(
+            key, Migration.create, migration.reconcile_before_retry(at=at, detail="; ".join(heard))
+        )
+        device = self._device(uow, migration.device_id)
+        uow.record(
+            device.aggregate_id,
+            Device.create,
+            device.replace_credentials(
+                at=at,
+                party=CosParty.ECOS,
+                certificate=command.ecos_certificate,
+                model=self.app.effective_model(device, uow=uow),
+            ),
+        )
+        assert state is not None  # noqa: S101 — just recorded
+        return state
 
     # --- the steps (decided per Device, saved per round; see ``_Batch``) ---------------------
 

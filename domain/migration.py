@@ -49,6 +49,7 @@ from domain import clauses
 from domain.errors import RuleViolation
 from domain.events import DomainEvent, utc
 from domain.failures import (
+    INTERRUPTED_SUB_CODE,
     DeviceOutcome,
     FailureCause,
     FailureCode,
@@ -246,6 +247,20 @@ class MigrationCompleted(DomainEvent):
     clause: str = clauses.ETMAD_6_1_C
 
 
+@attrs.frozen(kw_only=True)
+class ReplacementReconciled(DomainEvent):
+    """Before a retry: a Service Provider confirmed that the Device holds the ECoS Party's
+    credentials, so the command of an earlier attempt whose outcome was unknown (``interrupted``)
+    did take effect. The series' replacement is that command; its retry resumes at 6.1(c)(iv)."""
+
+    TYPE = "etmad.migration.ReplacementReconciled.v1"
+    series: int
+    attempt: int  # the attempt whose command took effect
+    originator_counter: int
+    detail: str  # who confirmed
+    clause: str = clauses.ETMAD_6_1_C
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     SeriesStarted,
     AttemptStarted,
@@ -259,6 +274,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     MigrationCompleted,
     RemediationAssigned,
     RemediationActionRecorded,
+    ReplacementReconciled,
 )
 
 # --- state ----------------------------------------------------------------------------------
@@ -528,6 +544,15 @@ class Migration:
                         retry_at=None,
                         resumes_at=None,
                         last_at=at,
+                    ),
+                    version,
+                )
+            case ReplacementReconciled():
+                latest = self._latest
+                took_effect = next(a.command for a in latest.attempts if a.number == event.attempt)
+                return self._with_series(
+                    _evolve(
+                        latest, replaced_by=took_effect, resumes_at=Step.CONFIRMATION, last_at=at
                     ),
                     version,
                 )
@@ -1003,6 +1028,43 @@ class Migration:
         """The 6.1(c) step awaited now (None unless an attempt is awaiting a step)."""
         latest = self._latest
         return latest.next_step if latest.status is MigrationStatus.IN_ATTEMPT else None
+
+    @property
+    def awaits_reconciliation(self) -> bool:
+        """A retry is scheduled after a replacement whose outcome is unknown (an interrupted
+        send that no Service Provider could confirm): before the retry starts, the Service
+        Providers are asked again (``reconcile_before_retry``)."""
+        if self.status is not MigrationStatus.RETRY_SCHEDULED:
+            return False
+        series = self._latest
+        failure = series.attempt.failure
+        return (
+            series.replaced_by is None
+            and series.attempt.command is not None
+            and failure is not None
+            and failure.failure.sub_code == INTERRUPTED_SUB_CODE
+        )
+
+    def reconcile_before_retry(self, *, at: datetime, detail: str) -> ReplacementReconciled:
+        """A Service Provider has now confirmed the ECoS credentials on the Device: the
+        interrupted command of the last attempt took effect (decisions 47)."""
+        at = self._in_order(at)
+        if not self.awaits_reconciliation:
+            raise _violation(
+                f"Device {self.device_id}: no interrupted replacement awaits reconciliation",
+                "NOTHING_TO_RECONCILE",
+                clauses.ETMAD_6_1_C,
+            )
+        series = self._latest
+        command = series.attempt.command
+        assert command is not None  # noqa: S101 — awaits_reconciliation
+        return ReplacementReconciled(
+            occurred_at=at,
+            series=series.number,
+            attempt=series.attempt.number,
+            originator_counter=command.originator_counter,
+            detail=detail,
+        )
 
     @property
     def replacement_in_flight(self) -> bool:

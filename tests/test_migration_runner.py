@@ -459,3 +459,60 @@ def test_an_interrupted_send_classifies_as_no_response_and_a_reconciled_one_as_s
     )
     assert DEFAULT_RETRY_POLICY.retryable >= {interrupted.cause}
     assert classify_replacement(DeviceOutcome(kind=ReplyKind.RECONCILED)) is None
+
+
+def test_an_interrupted_send_nobody_could_confirm_is_reconciled_before_its_retry(
+    make_app: AppFactory,
+):
+    """The command reached the Device, the run died, and at the rerun both Service Providers
+    were down: the outcome was recorded unknown (``interrupted``). Before the retry starts at
+    step (i), the Service Providers are asked again; the ECoS one confirms, so the earlier
+    command took effect and the retry resumes at 6.1(c)(iv) — no second command, no TCoS
+    review of a Device that already holds the ECoS credentials (decisions 47)."""
+    down = [
+        Outage(system=system, start=START, end=START + timedelta(minutes=30))
+        for system in (SimulatedSystem.ECOS_SERVICE_PROVIDER, SimulatedSystem.TCOS_SERVICE_PROVIDER)
+    ]
+    w = world(make_app(), outages=down)
+    w.device()
+    w.runner.start(DEVICE, START - timedelta(minutes=10))
+    transport = CountingTransport(w.transport, crash_after_delivery=False)
+    # steps (i) and (ii) before the outage; the send reaches the Device and the process dies
+    w.runner.transport = CountingTransport(w.transport, crash_after_delivery=True)
+    with pytest.raises(RuntimeError):
+        w.runner.run(DEVICE, START - timedelta(minutes=10))
+    assert w.fleet.holds_ecos_credential(DEVICE)
+    w.runner.transport = transport
+    rerun = w.progress(w.runner.run(DEVICE, START))  # both Service Providers down
+    assert rerun.status is MigrationStatus.RETRY_SCHEDULED
+    assert rerun.failed_migration is not None
+    assert rerun.failed_migration.failure_sub_code == "interrupted"
+    migration = w.runner.migration(DEVICE)
+    assert migration is not None
+    assert migration.awaits_reconciliation
+    assert rerun.next_retry_at is not None
+    retried = w.runner.retry(DEVICE, rerun.next_retry_at)  # after the outage
+    assert w.progress(retried).status is MigrationStatus.SUCCEEDED
+    types = [e.type for e in retried.events]
+    assert "etmad.migration.ReplacementReconciled.v1" in types
+    assert not any("ReplacementCommandSent" in t or "TcosInstructed" in t for t in types)
+    assert transport.sends == 0  # never sent again
+    device_types = _types(w.app, device_aggregate_id(DEVICE))
+    assert sum(t.endswith(".CredentialsReplaced.v1") for t in device_types) == 1
+    assert w.app.device(DEVICE).cos_party is CosParty.ECOS
+    done = w.runner.migration(DEVICE)
+    assert done is not None
+    assert len(done.counters_sent) == 1
+    assert not done.awaits_reconciliation
+
+
+def test_nothing_to_reconcile_is_refused() -> None:
+    w_app = build_application("memory:")
+    w = world(w_app)
+    w.device()
+    w.runner.start(DEVICE, START)
+    migration = w.runner.migration(DEVICE)
+    assert migration is not None
+    with pytest.raises(RuleViolation) as refused:
+        migration.reconcile_before_retry(at=START, detail="x")
+    assert refused.value.code == "NOTHING_TO_RECONCILE"
