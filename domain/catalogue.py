@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from domain import device, device_model, incidents, migration, programme_control, selection
+from domain import (
+    cos_parties,
+    device,
+    device_model,
+    incidents,
+    migration,
+    programme_control,
+    selection,
+)
 from domain.events import DomainEvent
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
@@ -12,4 +20,5 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *migration.EVENTS,
     *selection.EVENTS,
     *programme_control.EVENTS,
+    *cos_parties.EVENTS,
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 
 from domain.catalogue import EVENT_TYPES
+from domain.cos_parties import COS_PARTY_REGISTER_ID
 from domain.device import device_aggregate_id
 from domain.device_model import family_aggregate_id, model_aggregate_id
 from domain.events import DomainEvent
@@ -39,6 +40,7 @@ AGGREGATE_IDS: dict[str, Callable[[], str]] = {
     "selection": lambda: selection_aggregate_id(date(2023, 7, 5)),
     "programme": lambda: PROGRAMME_AGGREGATE_ID,
     "incident": lambda: incident_aggregate_id("dcc/transport/20230801T110000.000000Z"),
+    "cos_party_register": lambda: COS_PARTY_REGISTER_ID,
 }
 
 
