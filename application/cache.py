@@ -202,13 +202,18 @@ class AggregateCache:
 
     def catch_up(self) -> int:
         """Fold every event recorded since the position into the cached states; returns how
-        many notifications were read."""
+        many notifications were read. Only the events of aggregates the cache holds are
+        decoded; while it holds none, the position simply moves to the end of the log."""
+        if not self._entries:
+            self.position = max(self.position, self._top() or 0)
+            return 0
         read = 0
         while True:
             batch = self._select(self.position + 1, BATCH, None, ())
             if not batch:
                 return read
-            self._fold([self._decode(n) for n in batch])
+            held = self._entries
+            self._fold([self._decode(n) for n in batch if str(n.originator_id) in held])
             self.position = batch[-1].id
             read += len(batch)
 

@@ -219,3 +219,18 @@ def test_a_batch_that_raises_saves_nothing(make_app: AppFactory) -> None:
     assert app.load(device_aggregate_id(EUI64.parse(eui(1))), Device.create) is None
     assert list(app.supplier_history(MPAN.parse(mpan(1)))) == []
     commissioned_device(run, eui(1), model)  # and the application goes on
+
+
+def test_a_fresh_application_does_not_read_the_whole_log_to_catch_up(
+    two: tuple[EtmadApplication, EtmadApplication],
+) -> None:
+    first, second = two
+    meter, _ = a_story(Runner(first))
+    assert second.cache.catch_up() == 0  # nothing cached: nothing to fold, nothing read
+    aggregate_id = device_aggregate_id(EUI64.parse(meter))
+    assert second.load(aggregate_id, Device.create) == replayed(first, aggregate_id, Device.create)
+    Runner(first).ok("RecordDecommissioning", device_id=meter, at=iso(NOW + days(10)))
+    assert second.cache.catch_up() == 1  # now it holds the Device: the new event is read
+    state = second.load(aggregate_id, Device.create)
+    assert state is not None
+    assert state.decommissioned_at is not None
