@@ -5,11 +5,11 @@
 - a reproducible test PKI (``PkiBuilder(seed=...)``: keys derived from the seed, certificates
   and the TCoS Party's command signatures by deterministic ECDSA), with the TCoS and ECoS
   Parties' transitionalCoS digital signing certificates;
-- a ``FleetSimulation`` of the application's registered Devices (found in the notification log
-  by their ``Registered`` topic), each of its effective Device Model, restored from the event
-  log: a Device recorded as an ECoS Device holds the ECoS certificate; one whose current
-  attempt instructed the TCoS Service Provider is instructed; each Device's random stream has
-  drawn once per command the log says reached its transport. A command sent by a run that was
+- a ``FleetSimulation`` of the application's registered Devices, each of its effective Device
+  Model, each restored from the event log the first time the simulation is asked about it: a
+  Device recorded as an ECoS Device holds the ECoS certificate; one whose current attempt
+  instructed the TCoS Service Provider is instructed; each Device's random stream has drawn
+  once per command the log says reached its transport. A command sent by a run that was
   killed during the send is lost (the simulation lived in that process): the rerun reconciles
   it, finds it not confirmed, and the retry policy decides;
 - the behaviour of each Device Model: ``behaviours`` if given, else drawn from the seed
@@ -22,7 +22,7 @@ For simulations and demonstrations only: the keys come from a seed anyone can re
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
 import attrs
@@ -42,7 +42,7 @@ from application.migration import MigrationRunner
 from application.programme import Programme
 from application.selection import aggregates_with
 from application.service import EtmadApplication
-from domain.device import Device, Registered
+from domain.device import Device, device_aggregate_id
 from domain.device_model import DeviceModel, ModelRegistered
 from domain.failures import ReplyKind
 from domain.identifiers import EUI64, CosParty, DeviceModelKey
@@ -108,22 +108,26 @@ def seeded_behaviours(
     return behaviours
 
 
-def _restore(fleet: FleetSimulation, app: EtmadApplication, pki: SimulatedPki) -> None:
-    """Add every registered Device to the fleet, as the event log says it stands."""
-    for aggregate_id in aggregates_with(app, Registered.TYPE):
-        device = app.load(aggregate_id, Device.create)
-        if device is None:  # pragma: no cover — found by its first event
-            continue
+def _restorer(
+    app: EtmadApplication, pki: SimulatedPki, fleet: Callable[[], FleetSimulation]
+) -> Callable[[EUI64], None]:
+    """Add a registered Device to the fleet, as the event log says it stands, the first time
+    the simulation is asked about it (a store of 20,000 Devices is not read at start-up)."""
+
+    def restore(device_id: EUI64) -> None:
+        device = app.load(device_aggregate_id(device_id), Device.create)
+        if device is None:
+            return  # not registered: the fleet does not have it
         ecos = device.cos_party is CosParty.ECOS
-        fleet.add_device(
+        fleet().add_device(
             device.device_id,
             app.effective_model(device),
             credential=pki.ecos.der if ecos else None,
         )
         migration = app.load(migration_aggregate_id(device.device_id), Migration.create)
-        simulated = fleet.device(device.device_id)
+        simulated = fleet().device(device.device_id)
         if migration is None or simulated is None:
-            continue
+            return
         for series in migration.series:
             for attempt in series.attempts:
                 outcome = attempt.device_outcome
@@ -138,6 +142,8 @@ def _restore(fleet: FleetSimulation, app: EtmadApplication, pki: SimulatedPki) -
             and current.instruction is not None
             and current.instruction.confirmed
         )
+
+    return restore
 
 
 def build_simulated_programme(
@@ -156,13 +162,19 @@ def build_simulated_programme(
             if (model := app.load(aggregate_id, DeviceModel.create)) is not None
         ]
         behaviours = seeded_behaviours(models, seed)
+    fleet: FleetSimulation | None = None
+
+    def the_fleet() -> FleetSimulation:
+        assert fleet is not None  # noqa: S101 — asked only once it is built
+        return fleet
+
     fleet = FleetSimulation(
         seed=seed,
         tcos_certificate=pki.tcos.der,
         ecos_certificate=pki.ecos.der,
         behaviours=behaviours,
+        on_unknown=_restorer(app, pki, the_fleet),
     )
-    _restore(fleet, app, pki)
     codec = GbcsReplacementCodec(
         signer=pki.signer,
         key=TCOS_KEY,

@@ -205,6 +205,9 @@ class EtmadApplication(Application[str]):
             decode=self._decode,
             maxsize=self.settings.aggregate_cache_size,
         )
+        # Nothing is cached yet: every state loaded from now on is at least as fresh as the
+        # log's end, so catching up starts there.
+        self.cache.position = recorder.max_notification_id() or 0
 
     def _decode(self, notification: Any) -> Envelope:  # noqa: ANN401 — a stored event
         return cast("Envelope", self.mapper.to_domain_event(notification))

@@ -549,3 +549,23 @@ class TestSeededDeviceSigner(SignerContract):
     def test_signatures_are_deterministic(self, signer, key):
         assert signer.sign(key, b"data") == signer.sign(key, b"data")
         assert signer.sign(key, b"data") != signer.sign(key, b"other")
+
+
+def test_a_fleet_asks_for_a_device_it_does_not_have_the_first_time_it_is_asked_about() -> None:
+    asked: list[EUI64] = []
+    stranger = EUI64(0x00DB1234FFFF0001)
+
+    def restore(device_id: EUI64) -> None:
+        asked.append(device_id)
+        if device_id == DEVICE:
+            fleet.add_device(device_id, HEALTHY)
+
+    fleet = material().fleet(on_unknown=restore)
+    assert fleet.devices() == ()  # nothing is read up front
+    assert not fleet.holds_ecos_credential(DEVICE)  # restored, as a TCoS Device
+    assert fleet.model_of(DEVICE) == HEALTHY
+    assert asked == [DEVICE]  # asked once
+    assert fleet.device(stranger) is None  # not registered: still not in the fleet
+    with pytest.raises(DeviceNotInFleet):
+        fleet.credential(stranger)
+    assert fleet.devices() == (DEVICE,)

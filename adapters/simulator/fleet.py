@@ -17,7 +17,7 @@ deterministic ECDSA); what one Device draws never depends on calls made for anot
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -89,6 +89,7 @@ class FleetSimulation:
         behaviours: Mapping[DeviceModelKey, DeviceBehaviour] | None = None,
         outages: Iterable[Outage] = (),
         service_provider_elapsed: timedelta = DEFAULT_SERVICE_PROVIDER_ELAPSED,
+        on_unknown: Callable[[EUI64], None] | None = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"a simulation seed is an int, not {seed!r}")
@@ -109,6 +110,9 @@ class FleetSimulation:
         self._outages: list[Outage] = list(outages)
         self._devices: dict[EUI64, SimulatedDevice] = {}
         self._read: dict[bytes, OrganisationCertificate] = {}
+        # Called with a Device the fleet does not have yet, which it may ``add_device``: a fleet
+        # restored from a store adds each Device the first time something asks for it.
+        self._on_unknown = on_unknown
 
     # ------------------------------------------------------------------------- the fleet
 
@@ -144,12 +148,19 @@ class FleetSimulation:
         return self._known(device_id).model
 
     def devices(self) -> Sequence[EUI64]:
-        """The Devices of the fleet, in the order they were added."""
+        """The Devices of the fleet so far, in the order they were added."""
         return tuple(self._devices)
 
     def device(self, device_id: EUI64) -> SimulatedDevice | None:
         """The simulated Device, or None if the fleet has no such Device."""
-        return self._devices.get(device_id)
+        return self._lookup(device_id)
+
+    def _lookup(self, device_id: EUI64) -> SimulatedDevice | None:
+        device = self._devices.get(device_id)
+        if device is None and self._on_unknown is not None:
+            self._on_unknown(device_id)
+            device = self._devices.get(device_id)
+        return device
 
     # -------------------------------------------------------------------- behaviours
 
@@ -190,7 +201,7 @@ class FleetSimulation:
     def holds_ecos_credential(self, device_id: EUI64) -> bool:
         """Whether the Device's transitionalCoS credential pertains to the ECoS Party (its
         Entity Identifier is the ECoS Party's): the Device is migrated."""
-        device = self._devices.get(device_id)
+        device = self._lookup(device_id)
         return device is not None and self.pertains_to_ecos(device.credential)
 
     def pertains_to_ecos(self, credential: OrganisationCertificate) -> bool:
@@ -201,7 +212,7 @@ class FleetSimulation:
 
         False for a Device not in the fleet. A Device not migrated processes it (from the TCoS
         Party) as it always has; a migrated one unless its behaviour fails SRV 6.23."""
-        device = self._devices.get(device_id)
+        device = self._lookup(device_id)
         if device is None:
             return False
         if not self.pertains_to_ecos(device.credential):
@@ -214,7 +225,7 @@ class FleetSimulation:
         return self.device_signer.public_key(str(device_id))
 
     def _known(self, device_id: EUI64) -> SimulatedDevice:
-        device = self._devices.get(device_id)
+        device = self._lookup(device_id)
         if device is None:
             raise DeviceNotInFleet(f"Device {device_id} is not in the simulated fleet")
         return device
