@@ -9,7 +9,9 @@ from domain import (
     incidents,
     migration,
     programme_control,
+    replay,
     selection,
+    service_request,
 )
 from domain.events import DomainEvent
 
@@ -21,4 +23,6 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *selection.EVENTS,
     *programme_control.EVENTS,
     *cos_parties.EVENTS,
+    *service_request.EVENTS,
+    *replay.EVENTS,
 )

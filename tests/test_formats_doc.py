@@ -20,7 +20,9 @@ from domain.identifiers import EUI64, DeviceModelKey
 from domain.incidents import incident_aggregate_id
 from domain.migration import migration_aggregate_id
 from domain.programme_control import PROGRAMME_AGGREGATE_ID
+from domain.replay import request_counters_aggregate_id
 from domain.selection import selection_aggregate_id
+from domain.service_request import service_request_aggregate_id
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
@@ -41,6 +43,8 @@ AGGREGATE_IDS: dict[str, Callable[[], str]] = {
     "programme": lambda: PROGRAMME_AGGREGATE_ID,
     "incident": lambda: incident_aggregate_id("dcc/transport/20230801T110000.000000Z"),
     "cos_party_register": lambda: COS_PARTY_REGISTER_ID,
+    "service_request": lambda: service_request_aggregate_id(_DEVICE, _DEVICE, 7),
+    "request_counters": lambda: request_counters_aggregate_id(_DEVICE),
 }
 
 
