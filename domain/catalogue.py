@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain import (
+    anomaly_detection,
     cos_parties,
     device,
     device_model,
@@ -25,4 +26,5 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *cos_parties.EVENTS,
     *service_request.EVENTS,
     *replay.EVENTS,
+    *anomaly_detection.EVENTS,
 )

@@ -99,3 +99,14 @@ SRPD_8_3A: Final = "SRPD 8.3A"
 SRPD_8_4A: Final = "SRPD 8.4A"
 SRPD_8_5A: Final = "SRPD 8.5A"
 SRPD_8_6A: Final = "SRPD 8.6A"
+# CoS Party Threshold Anomaly Detection (domain/anomaly_detection.py): SRPD 8.2 sends the CoS
+# Party to clause 20; the ADT file rules are the TADP (Appendix AA) as the 2021 consultation
+# proposed them (its section 3.2). Only TADP 3.7 (a failed check rejects the whole file) is
+# numbered in the seeds; the other TADP rules are named by what they say.
+SRPD_8_2: Final = "SRPD 8.2"
+SRPD_20: Final = "SRPD 20"
+TADP_3_7: Final = "TADP 3.7"
+TADP_ADT_SEQUENCE_NUMBER: Final = "TADP (ADT file sequence number)"
+TADP_ADT_ONE_ENTRY: Final = "TADP (one ADT entry per SRV and Time Period)"
+TADP_ADT_DEFAULTS: Final = "TADP (ADT defaults on loading a file)"
+TADP_ADT_NO_FILE: Final = "TADP (User ID that never submitted an ADT file)"

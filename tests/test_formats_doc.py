@@ -11,6 +11,7 @@ from pathlib import Path
 
 import attrs
 
+from domain.anomaly_detection import anomaly_detection_aggregate_id
 from domain.catalogue import EVENT_TYPES
 from domain.cos_parties import COS_PARTY_REGISTER_ID
 from domain.device import device_aggregate_id
@@ -45,6 +46,7 @@ AGGREGATE_IDS: dict[str, Callable[[], str]] = {
     "cos_party_register": lambda: COS_PARTY_REGISTER_ID,
     "service_request": lambda: service_request_aggregate_id(_DEVICE, _DEVICE, 7),
     "request_counters": lambda: request_counters_aggregate_id(_DEVICE),
+    "anomaly_detection": lambda: anomaly_detection_aggregate_id("90-B3-D5-1F-30-01-00-00"),
 }
 
 
