@@ -1,0 +1,394 @@
+"""The DCC's request stage of an SRV 6.23 (``Stage.DCC_REQUEST``, SRPD 6.1; DOMAIN.md 3.4).
+
+``receive_request`` reads signed request bytes through a ``SignedRequestReader`` (a port: the
+DUIS codec and the SMKI trust store are adapters), then, in one unit of work: records
+``Received`` on the ``ServiceRequest``, routes it (``route_srv623``, SRPD 6.4), and runs the
+request checks in the order ``checks_of`` gives, stopping at the first failure.
+
+What is decided, and what is not (``docs/decisions.md`` records the choice):
+
+* Check Cryptographic Protection is the reader's: a request whose signature does not verify with
+  the certificate its KeyInfo names (or that cannot be read) raises ``RequestNotVerified`` and
+  nothing is saved — its Request ID cannot be trusted, so no record is keyed by it. A request
+  the reader returns has passed it.
+* Confirm Validity of the signer, its ``xmlSign`` role, User ID against the signer and
+  anti-replay are decided here (``_DECIDED``).
+* ``REQUEST_MPID_IN_SIGNER_CERTIFICATE`` cannot be decided: an SMKI Organisation Certificate, as
+  the material held profiles it, carries a Remote Party Role and an Entity Identifier, no MPID,
+  and nothing held maps a User ID or its certificates to MPIDs. ``record_stage`` records a run
+  only in ``checks_of`` order, and a passing run only with every check, so when the run reaches
+  it the stage is **not recorded**: the request stays received and routed, its counter is not
+  accepted, and the result says which check is undecided and what data is missing. The checks
+  after it are not run.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final, Protocol
+
+import attrs
+
+from application.errors import CommandRejected, UnknownDevice, UnknownDeviceModel
+from application.service import EtmadApplication, Outcome, UnitOfWork
+from domain import clauses
+from domain.cos_parties import COS_PARTY_REGISTER_ID, CosPartyRegister
+from domain.device import Device, device_aggregate_id
+from domain.device_model import DeviceModel, model_aggregate_id
+from domain.events import utc
+from domain.identifiers import EUI64, CertificateId, MPxN
+from domain.replay import RequestCounterRecord, request_counters_aggregate_id
+from domain.routing import RouteTo, route_srv623
+from domain.service_request import CheckOutcome, ServiceRequest, service_request_aggregate_id
+from domain.smki import KeyUsage, RemotePartyRole, TrustAnchorCell, Validity
+from domain.srv623_checks import Check, Stage, checks_of, response_code
+from domain.substantive import CredentialsUpdate
+
+# --- the port and its values -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SignerFacts:
+    """The certificate the request's signature verified with: its Certificate ID; its Entity
+    Identifier, Remote Party Role and key usage when it is an SMKI Organisation Certificate
+    (None otherwise); Confirm Validity of it at the request's time."""
+
+    certificate_id: CertificateId
+    entity_id: EUI64 | None
+    role: RemotePartyRole | None
+    key_usage: KeyUsage | None
+    validity: Validity
+
+
+@attrs.frozen(kw_only=True)
+class ReplacementFacts:
+    """One replacement certificate as read: the cell it fills, the SHA-256 of its DER, and,
+    when it parses as an Organisation Certificate, its ID, role and key usage; whether the
+    certificate of its issuer is among the request's certification path certificates."""
+
+    cell: TrustAnchorCell
+    sha256: str
+    certificate_id: CertificateId | None
+    role: RemotePartyRole | None
+    key_usage: KeyUsage | None
+    issuer_included: bool
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedRequest:
+    """An SRV 6.23 request whose signature verified with the certificate KeyInfo names.
+
+    ``user_id`` is the Request ID's originator (the DUIS User ID of the sender)."""
+
+    originator: EUI64
+    target: EUI64
+    counter: int
+    signer: SignerFacts
+    mpxn: MPxN
+    command_variant: int
+    requested: CredentialsUpdate
+    replacements: tuple[ReplacementFacts, ...]
+    certification_path: tuple[CertificateId, ...]
+
+    @property
+    def user_id(self) -> str:
+        return str(self.originator)
+
+    @property
+    def request_id(self) -> str:
+        return f"{self.originator}:{self.target}:{self.counter}"
+
+
+class RequestNotVerified(CommandRejected):
+    """The bytes are not a readable SRV 6.23 request, or its signature does not verify; nothing
+    is saved. ``check`` is ``REQUEST_CRYPTOGRAPHIC_PROTECTION`` when the signature is what
+    failed (``response_code`` its code), None when the request could not be read at all."""
+
+    def __init__(self, code: str, message: str, *, signature: bool) -> None:
+        check = Check.REQUEST_CRYPTOGRAPHIC_PROTECTION if signature else None
+        super().__init__(code, message, clause=clauses.SRPD_6_1 if signature else None)
+        self.check = check
+        self.response_code = None if check is None else response_code(check).code
+
+
+class SignedRequestReader(Protocol):
+    """**Protocol**: reads signed SRV 6.23 request bytes.
+
+    Promises: returns a ``VerifiedRequest`` only when the bytes are a well-formed, schema-valid
+    SRV 6.23 request whose signature verifies with the key of the certificate its KeyInfo names
+    (held by the reader's trust store), with Confirm Validity of that certificate at ``at``;
+    raises ``RequestNotVerified`` otherwise."""
+
+    def read(self, data: bytes, *, at: datetime) -> VerifiedRequest:
+        """The verified request in ``data``, its signer judged at ``at``."""
+        ...
+
+
+# --- the result --------------------------------------------------------------------------------
+
+
+class CheckStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    UNDECIDED = "undecided"  # the data to decide it is not held: the run stops here
+    NOT_RUN = "not_run"
+
+
+class ReceiveStatus(enum.StrEnum):
+    REJECTED = "rejected"  # by its route or by a failed check: Rejected recorded
+    LEFT_ON_LEGACY_PATH = "left_on_legacy_path"  # SRPD 6.4(b)
+    CHECKS_PASSED = "checks_passed"  # StageChecked passed, counter accepted
+    CHECKS_INCOMPLETE = "checks_incomplete"  # a check is undecided: no StageChecked recorded
+
+
+@attrs.frozen(kw_only=True)
+class CheckReport:
+    """One request check: its status, clause, the code its failure gives, and why."""
+
+    check: Check
+    status: CheckStatus
+    clause: str
+    response_code: str
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RequestCheckResult:
+    request_id: str
+    route: RouteTo
+    status: ReceiveStatus
+    checks: tuple[CheckReport, ...]
+    response_code: str | None  # the code the User receives, when a check rejected it
+    undecided: Check | None = None
+    missing: str | None = None
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _State:
+    request: VerifiedRequest
+    counters: RequestCounterRecord
+
+
+def _outcome(check: Check, failure: str | None) -> CheckOutcome:
+    if failure is None:
+        return CheckOutcome(check, passed=True)
+    return CheckOutcome(check, passed=False, detail=failure)
+
+
+def _signature(state: _State) -> str | None:
+    # The reader returns only requests whose signature verified (RequestNotVerified otherwise).
+    del state
+    return None
+
+
+def _signer_valid(state: _State) -> str | None:
+    validity = state.request.signer.validity
+    if validity.valid:
+        return None
+    return (
+        f"Confirm Validity of signer {state.request.signer.certificate_id} at "
+        f"{validity.at.isoformat()} failed: {validity.code.value}: {validity.detail}"
+    )
+
+
+def _xml_sign(state: _State) -> str | None:
+    role = state.request.signer.role
+    if role is RemotePartyRole.XML_SIGN:
+        return None
+    shown = "none (not an SMKI Organisation Certificate)" if role is None else role.name
+    return f"the signing certificate's Remote Party Role is {shown}, not XML_SIGN"
+
+
+def _user_id(state: _State) -> str | None:
+    request = state.request
+    if request.signer.entity_id == request.originator:
+        return None
+    return (
+        f"the request's User ID {request.originator} is not the signing certificate's "
+        f"Entity Identifier {request.signer.entity_id}"
+    )
+
+
+def _not_a_replay(state: _State) -> str | None:
+    counter = state.request.counter
+    if not state.counters.is_replay(counter):
+        return None
+    return (
+        f"counter {counter} from originator {state.request.originator} is not greater than the "
+        f"highest accepted, {state.counters.highest}: the request is a Replay"
+    )
+
+
+#: The request checks decided here, each a function of the request and the held state giving
+#: why it failed (None: passed).
+_DECIDED: Final[dict[Check, Callable[[_State], str | None]]] = {
+    Check.REQUEST_CRYPTOGRAPHIC_PROTECTION: _signature,
+    Check.REQUEST_SIGNER_CONFIRM_VALIDITY: _signer_valid,
+    Check.REQUEST_SIGNER_ROLE_XML_SIGN: _xml_sign,
+    Check.REQUEST_USER_ID_MATCHES_SIGNER: _user_id,
+    Check.REQUEST_NOT_A_REPLAY: _not_a_replay,
+}
+
+#: The request checks that cannot be decided with the data held, and what is missing.
+UNDECIDABLE: Final[dict[Check, str]] = {
+    Check.REQUEST_MPID_IN_SIGNER_CERTIFICATE: (
+        "the MPIDs of the signing certificate: an SMKI Organisation Certificate as profiled in "
+        "the material held carries a Remote Party Role and an Entity Identifier, no MPID, and "
+        "no register of which MPIDs a User ID (or which of its certificates) may use is held"
+    ),
+}
+
+
+def _report(check: Check, status: CheckStatus, detail: str = "") -> CheckReport:
+    return CheckReport(
+        check=check,
+        status=status,
+        clause=check.clause,
+        response_code=response_code(check).code,
+        detail=detail,
+    )
+
+
+# --- the use case ---------------------------------------------------------------------------
+
+
+def receive_request(
+    app: EtmadApplication, reader: SignedRequestReader, request_bytes: bytes, *, at: datetime
+) -> Outcome:
+    """Receive a signed SRV 6.23 request at ``at`` and run the DCC's request checks (see the
+    module); the ``Outcome``'s result is a ``RequestCheckResult``. Raises ``RequestNotVerified``
+    (nothing saved) for bytes that are not a verified request, ``CommandRejected``
+    ``REQUEST_ID_ALREADY_RECEIVED`` for a Request ID already received, and ``UNKNOWN_DEVICE``
+    when the Smart Metering Inventory holds no target Device (its SMETS generation, which the
+    request does not carry, is its Device Model's)."""
+    at = utc(at)
+    request = reader.read(request_bytes, at=at)
+    uow = UnitOfWork(app)
+    key = service_request_aggregate_id(request.originator, request.target, request.counter)
+    if uow.get(key, ServiceRequest.create) is not None:
+        raise CommandRejected(
+            "REQUEST_ID_ALREADY_RECEIVED",
+            f"Service Request {request.request_id} was already received",
+            clause=clauses.SRPD_6_1,
+        )
+    device = uow.get(device_aggregate_id(request.target), Device.create)
+    if device is None:
+        raise UnknownDevice(request.target)
+    model = uow.get(model_aggregate_id(device.model), DeviceModel.create)
+    if model is None:
+        raise UnknownDeviceModel(device.model)
+    received = ServiceRequest.receive(
+        originator=request.originator,
+        target=request.target,
+        counter=request.counter,
+        user_id=request.user_id,
+        signer=request.signer.certificate_id,
+        mpxn=request.mpxn,
+        generation=model.smets,
+        command_variant=request.command_variant,
+        requested=request.requested,
+        at=at,
+    )
+    state = uow.record(key, ServiceRequest.create, received)
+    assert state is not None  # noqa: S101 — just created
+    register = uow.get(COS_PARTY_REGISTER_ID, CosPartyRegister.create) or CosPartyRegister()
+    route = route_srv623(
+        certificate=None if device is None else device.cos_certificate,
+        generation=model.smets,
+        command_variant=request.command_variant,
+        at=at,
+        register=register,
+    )
+    state = uow.record(key, ServiceRequest.create, state.record_route(route, at=at))
+    assert state is not None  # noqa: S101 — folded
+    if route.rejected:
+        uow.record(key, ServiceRequest.create, state.reject(at=at))
+        result = _result(request, route.route, ReceiveStatus.REJECTED, ())
+        return Outcome(uow.commit(), result)
+    if route.route is RouteTo.SMETS1_LEGACY:
+        result = _result(request, route.route, ReceiveStatus.LEFT_ON_LEGACY_PATH, ())
+        return Outcome(uow.commit(), result)
+    return _run_checks(uow, state, request, at=at)
+
+
+def _run_checks(
+    uow: UnitOfWork, state: ServiceRequest, request: VerifiedRequest, *, at: datetime
+) -> Outcome:
+    counters_key = request_counters_aggregate_id(request.originator)
+    counters = uow.get(counters_key, RequestCounterRecord.create) or RequestCounterRecord(
+        originator=request.originator
+    )
+    checks = checks_of(Stage.DCC_REQUEST, smets1_target=state.smets1)
+    outcomes: list[CheckOutcome] = []
+    reports: list[CheckReport] = []
+    undecided: Check | None = None
+    for check in checks:
+        decide = _DECIDED.get(check)
+        if decide is None:
+            undecided = check
+            reports.append(_report(check, CheckStatus.UNDECIDED, UNDECIDABLE.get(check, "")))
+            break
+        outcome = _outcome(check, decide(_State(request, counters)))
+        outcomes.append(outcome)
+        status = CheckStatus.PASSED if outcome.passed else CheckStatus.FAILED
+        reports.append(_report(check, status, outcome.detail))
+        if not outcome.passed:
+            break
+    reports.extend(_report(c, CheckStatus.NOT_RUN) for c in checks[len(reports) :])
+    key = state.aggregate_id
+    route = state.route_to
+    assert route is not None  # noqa: S101 — routed above
+    failed = next((o for o in outcomes if not o.passed), None)
+    if failed is None and undecided is not None:
+        result = _result(
+            request,
+            route,
+            ReceiveStatus.CHECKS_INCOMPLETE,
+            reports,
+            undecided=undecided,
+            missing=UNDECIDABLE.get(undecided),
+        )
+        return Outcome(uow.commit(), result)
+    checked = uow.record(
+        key, ServiceRequest.create, state.record_stage(Stage.DCC_REQUEST, outcomes, at=at)
+    )
+    assert checked is not None  # noqa: S101 — folded
+    if failed is not None:
+        uow.record(key, ServiceRequest.create, checked.reject(at=at))
+        result = _result(
+            request,
+            route,
+            ReceiveStatus.REJECTED,
+            reports,
+            response_code=response_code(failed.check).code,
+        )
+        return Outcome(uow.commit(), result)
+    accepted = counters.accept(counter=request.counter, target=request.target, at=at)
+    uow.record(counters_key, RequestCounterRecord.create, accepted)
+    return Outcome(uow.commit(), _result(request, route, ReceiveStatus.CHECKS_PASSED, reports))
+
+
+def _result(
+    request: VerifiedRequest,
+    route: RouteTo,
+    status: ReceiveStatus,
+    reports: tuple[CheckReport, ...] | list[CheckReport],
+    *,
+    response_code: str | None = None,
+    undecided: Check | None = None,
+    missing: str | None = None,
+) -> RequestCheckResult:
+    return RequestCheckResult(
+        request_id=request.request_id,
+        route=route,
+        status=status,
+        checks=tuple(reports),
+        response_code=response_code,
+        undecided=undecided,
+        missing=missing,
+    )
