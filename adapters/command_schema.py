@@ -30,6 +30,7 @@ _NONEMPTY = {"type": "string", "minLength": 1}
 _PARTY = {"enum": ["TCoS", "ECoS"]}
 _DEVICE_TYPE = {"enum": ["ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS", "IHD", "CAD"]}
 _WHOLE = {"type": "integer", "minimum": 0}
+_USER_ID = {"type": "string", "minLength": 1, "pattern": "\\S"}  # not only spaces
 _RAMP_UP = {
     "type": "array",
     "minItems": 1,
@@ -229,6 +230,8 @@ _COMMANDS: dict[str, dict[str, Any]] = {
     "ShowProgramme": _command("ShowProgramme", {"at": _TIME}),
     "ShowIncident": _command("ShowIncident", {"incident": _NONEMPTY}),
     "ListIncidents": _command("ListIncidents", {"at": _TIME}),
+    "LoadAdtFile": _command("LoadAdtFile", {"user_id": _USER_ID, "path": _NONEMPTY, "at": _TIME}),
+    "ShowAdtThresholds": _command("ShowAdtThresholds", {"user_id": _USER_ID, "at": _TIME}),
     "ShowModel": _command(
         "ShowModel",
         {"model": _MODEL},

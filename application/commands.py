@@ -4,6 +4,10 @@
 published JSON Schema by the caller, and checked again here field by field), runs it, and
 returns a ``CommandResult``: the events saved and a result object, or an error with a stable
 code. A rejected command saves nothing. ``docs/commands.md`` documents every command.
+
+A command that names a file by its path (``LoadAdtFile``) reads it through a port the caller
+gives ``execute`` (``adt_files``, an ``AdtFileReader``): this layer never touches the file
+system or a byte format; ``etmad apply`` gives the adapters' reader.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ from typing import Any, TypeVar
 
 import attrs
 
+from application.anomaly_detection import (
+    AdtFileReader,
+    AdtThresholds,
+    adt_thresholds,
+    load_read_adt_file,
+)
 from application.errors import CommandRejected
 from application.mapper import event_record
 from application.process_managers import (
@@ -728,12 +738,75 @@ def _list_incidents(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     )
 
 
+# --- CoS Party anomaly detection ------------------------------------------------------------
+
+ReadingHandler = Callable[[EtmadApplication, Payload, AdtFileReader], tuple[Outcome, JSON]]
+#: Handlers of the commands that name a file, given the caller's ``AdtFileReader``.
+READING_HANDLERS: dict[str, ReadingHandler] = {}
+
+
+def reading_handler(name: str) -> Callable[[ReadingHandler], ReadingHandler]:
+    def register(fn: ReadingHandler) -> ReadingHandler:
+        READING_HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def _user_id(payload: Payload) -> str:
+    user_id = _text(payload, "user_id")
+    if not user_id.strip():
+        raise InvalidCommand("field 'user_id' must not be empty")
+    return user_id
+
+
+def _thresholds(thresholds: object) -> JSON:
+    """The ``ShowAdtThresholds`` result, also ``LoadAdtFile``'s."""
+    assert isinstance(thresholds, AdtThresholds)  # noqa: S101 — the use cases' result
+    return to_primitive(thresholds)
+
+
+@reading_handler("LoadAdtFile")
+def _load_adt_file(
+    app: EtmadApplication, p: Payload, adt_files: AdtFileReader
+) -> tuple[Outcome, JSON]:
+    user_id = _user_id(p)
+    at = _at(p)
+    adt_file = adt_files.read_adt_file(_text(p, "path"))
+    outcome = load_read_adt_file(app, user_id=user_id, adt_file=adt_file, at=at)
+    return _done(outcome, _thresholds(outcome.result))
+
+
+@handler("ShowAdtThresholds")
+def _show_adt_thresholds(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(Outcome(()), _thresholds(adt_thresholds(app, user_id=_user_id(p), at=_at(p))))
+
+
 def command_names() -> tuple[str, ...]:
-    return tuple(sorted(HANDLERS))
+    return tuple(sorted({*HANDLERS, *READING_HANDLERS}))
 
 
-def execute(app: EtmadApplication, command: Payload) -> CommandResult:
-    """Run one command. Never raises for bad input or a refused rule: it returns the error."""
+def _run(
+    app: EtmadApplication, name: str, command: Payload, adt_files: AdtFileReader | None
+) -> tuple[Outcome, JSON]:
+    reading = READING_HANDLERS.get(name)
+    if reading is None:
+        return HANDLERS[name](app, command)
+    if adt_files is None:
+        raise CommandRejected(
+            "NO_FILE_READER",
+            f"{name} reads a file, and this caller of execute gives no reader (adt_files)",
+        )
+    return reading(app, command, adt_files)
+
+
+def execute(
+    app: EtmadApplication, command: Payload, *, adt_files: AdtFileReader | None = None
+) -> CommandResult:
+    """Run one command. Never raises for bad input or a refused rule: it returns the error.
+
+    ``adt_files`` reads the file ``LoadAdtFile`` names; without it that command is refused
+    ``NO_FILE_READER``."""
     name = command.get("command") if isinstance(command, Mapping) else None
     if not isinstance(name, str):
         return CommandResult(
@@ -741,8 +814,7 @@ def execute(app: EtmadApplication, command: Payload) -> CommandResult:
             command=None,
             error={"code": "INVALID_COMMAND", "message": 'each line needs a "command" name'},
         )
-    fn = HANDLERS.get(name)
-    if fn is None:
+    if name not in HANDLERS and name not in READING_HANDLERS:
         return CommandResult(
             ok=False,
             command=name,
@@ -752,7 +824,7 @@ def execute(app: EtmadApplication, command: Payload) -> CommandResult:
             },
         )
     try:
-        outcome, result = fn(app, command)
+        outcome, result = _run(app, name, command, adt_files)
     except (CommandRejected, DomainError) as e:
         error: dict[str, JSON] = {"code": e.code, "message": e.message}
         if e.clause:

@@ -16,7 +16,9 @@ from typing import IO
 import attrs
 import structlog
 
+from adapters.codecs.adt import DiskAdtFiles
 from adapters.command_schema import CommandValidator
+from application.anomaly_detection import AdtFileReader
 from application.commands import CommandResult, command_names, execute
 from application.service import EtmadApplication
 
@@ -59,8 +61,17 @@ def read_lines(source: str) -> Iterator[str]:
         raise UnreadableInputError(f"cannot read {source}: {e.strerror}") from None
 
 
-def apply_lines(app: EtmadApplication, lines: Iterable[str], out: IO[str]) -> ApplySummary:
+def apply_lines(
+    app: EtmadApplication,
+    lines: Iterable[str],
+    out: IO[str],
+    *,
+    adt_files: AdtFileReader | None = None,
+) -> ApplySummary:
+    """Apply each command line; a file a command names by its path (``LoadAdtFile``) is read
+    by ``adt_files``, by default from the file system, relative to the working directory."""
     log = structlog.get_logger("etmad.apply")
+    files = adt_files if adt_files is not None else DiskAdtFiles()
     validator = CommandValidator()
     known = set(command_names())
     applied = rejected = unreadable = 0
@@ -68,7 +79,7 @@ def apply_lines(app: EtmadApplication, lines: Iterable[str], out: IO[str]) -> Ap
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        result = _one(app, validator, known, line, number)
+        result = _one(app, validator, known, line, number, adt_files=files)
         out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         out.flush()
         if not result.ok:
@@ -84,7 +95,13 @@ def apply_lines(app: EtmadApplication, lines: Iterable[str], out: IO[str]) -> Ap
 
 
 def _one(
-    app: EtmadApplication, validator: CommandValidator, known: set[str], line: str, number: int
+    app: EtmadApplication,
+    validator: CommandValidator,
+    known: set[str],
+    line: str,
+    number: int,
+    *,
+    adt_files: AdtFileReader,
 ) -> CommandResult:
     try:
         command = json.loads(line)
@@ -112,4 +129,4 @@ def _one(
                     "message": f"line {number}: " + "; ".join(problems),
                 },
             )
-    return execute(app, command)
+    return execute(app, command, adt_files=adt_files)
