@@ -2,10 +2,10 @@
 
 Stores are chosen by URL (``--store`` or ``ETMAD_STORE``):
 
-- ``memory:`` — eventsourcing's POPO recorders and in-memory Registration Data;
+- ``memory:`` — eventsourcing's POPO recorders, in-memory Registration Data and Party Details;
 - ``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path.sqlite`` — eventsourcing's
-  SQLite recorders, with Registration Data in a table of the same file (the default is
-  ``sqlite:///var/etmad.sqlite``).
+  SQLite recorders, with Registration Data and Party Details in tables of the same file (the
+  default is ``sqlite:///var/etmad.sqlite``).
 
 Logging (structlog) is configured here, once, when a program asks for it.
 """
@@ -23,8 +23,9 @@ from pathlib import Path
 import attrs
 import structlog
 
+from adapters.storage.party_details import InMemoryPartyDetails, SQLitePartyDetails
 from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
-from application.ports import Clock, RegistrationData
+from application.ports import Clock, PartyDetails, RegistrationData
 from application.service import EtmadApplication
 from application.settings import Settings
 from domain.eligibility import EligibilityParameters
@@ -237,6 +238,7 @@ def build_application(
     settings: Settings | None = None,
     clock: Clock | None = None,
     registration: RegistrationData | None = None,
+    party_details: PartyDetails | None = None,
 ) -> EtmadApplication:
     """Build the application on the store named by ``store`` (or ``ETMAD_STORE``)."""
     location = StoreLocation.parse(store or os.environ.get("ETMAD_STORE") or DEFAULT_STORE)
@@ -244,6 +246,7 @@ def build_application(
     if location.kind == "memory":
         env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         registration = registration or InMemoryRegistrationData()
+        party_details = party_details or InMemoryPartyDetails()
     else:
         assert location.path is not None  # noqa: S101 — parse gives sqlite a path
         location.path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,8 +258,13 @@ def build_application(
             }
         )
         registration = registration or SQLiteRegistrationData(location.path)
+        party_details = party_details or SQLitePartyDetails(location.path)
     return EtmadApplication(
-        env, registration=registration, clock=clock, settings=settings or settings_from_env()
+        env,
+        registration=registration,
+        party_details=party_details,
+        clock=clock,
+        settings=settings or settings_from_env(),
     )
 
 

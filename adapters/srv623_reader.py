@@ -114,6 +114,7 @@ class DuisSignedRequestReader:
                 _replacement(cell, der, issuers) for cell, der in wanted if der is not None
             ),
             certification_path=tuple(c.certificate_id for c in path if c is not None),
+            certification_path_subjects=tuple(c.subject for c in path if c is not None),
         )
 
 

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from domain.identifiers import MPxN
+from application.errors import CommandRejected
+from domain import clauses
+from domain.identifiers import EUI64, MPxN
 from domain.registration import SupplierChange
 
 
@@ -33,4 +35,37 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware."""
+        ...
+
+
+class PartyDetailsConflict(CommandRejected):
+    """Party Details already give that MPID to the Party of another User ID."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("PARTY_DETAILS_CONFLICT", detail, clause=clauses.SRPD_6_1)
+
+
+class PartyDetails(Protocol):
+    """**Protocol**: the DSP's Party Details ↔ User ID relationship (DOMAIN 1; G2.21 as amended
+    by ETMAD 3.1): which MPIDs are the Party's whose DUIS User ID (EUI-64) is given. Not an
+    aggregate of ours: the DCC holds it from its User registration; etmad reads it, and
+    records what it is fed. The DCC's request checks use it to decide that the MPID named as
+    Responsible Supplier is one of the signing User's (SRPD 6.1, ``application/srv623.py``).
+
+    Promises: an MPID is one Party's (one User ID's); a User ID may have several MPIDs;
+    recording the same pair twice keeps one; recording an MPID held for another User ID raises
+    ``PartyDetailsConflict`` and changes nothing.
+    """
+
+    def record_mpid(self, user_id: EUI64, mpid: str) -> bool:
+        """Record that ``mpid`` is an MPID of the Party whose User ID is ``user_id``; return
+        False if exactly that pair was already held."""
+        ...
+
+    def mpids_of(self, user_id: EUI64) -> frozenset[str]:
+        """The MPIDs of the Party whose User ID is ``user_id`` (empty if none is held)."""
+        ...
+
+    def user_id_of(self, mpid: str) -> EUI64 | None:
+        """The User ID of the Party whose MPID is ``mpid`` (None if none is held)."""
         ...

@@ -27,7 +27,7 @@ from application.errors import (
     UnknownDeviceModel,
 )
 from application.mapper import Envelope, EventMapper, EventTypeRegistry, Upcaster
-from application.ports import Clock, RegistrationData
+from application.ports import Clock, PartyDetails, RegistrationData
 from application.settings import Settings
 from domain import clauses
 from domain.bulk_gate import BulkGate, assess_bulk_gate, authorise_by_policy, find_proof
@@ -188,8 +188,11 @@ class EtmadApplication(Application[str]):
         clock: Clock | None = None,
         settings: Settings | None = None,
         upcasters: Mapping[str, Upcaster] | None = None,
+        party_details: PartyDetails | None = None,
     ) -> None:
         self.registration = registration
+        # None: no Party Details are held (the SRV 6.23 MPID check is then undecidable).
+        self.party_details = party_details
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings()
         self._registry = EventTypeRegistry(upcasters=upcasters)

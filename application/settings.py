@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
 from domain.bulk_gate import BULK_MIGRATION_CEILING, bulk_migration_number
 from domain.eligibility import EligibilityParameters
+from domain.identifiers import DeviceType
 from domain.programme_policies import IncidentRule, NonMigratableCandidateRule, SuspensionRule
 from domain.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy
 from domain.selection import DEFAULT_REST, SelectionParameters
+
+#: **[our choice]** The requisite number of replacement certificates in an SRV 6.23 by the
+#: target Device's type (2021 consultation 3.3, 6.23 check (iv); the material gives no number).
+#: An SRV 6.23 can carry the Supplier's three certificates — DigitalSigningCertificate (DS
+#: management cell), KeyAgreementCertificate (KA management cell) and
+#: KeyAgreementTopUpCertificate (KA prepayment top-up cell), the last two optional in DUIS —
+#: and an ESME and a GSME hold all three Supplier cells (GBCS), so a change of supplier
+#: replaces all three; the DCC's 6.23 templates carry three. Types not listed are not targets
+#: of an SRV 6.23: the check fails for them.
+REQUISITE_REPLACEMENT_CERTIFICATES: Final[Mapping[DeviceType, int]] = MappingProxyType(
+    {DeviceType.ESME: 3, DeviceType.GSME: 3}
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +59,9 @@ class Settings:
     - ``auto_suspend``: a suspension proposal also suspends the model, with the proposal as its
       reason, until an operator resumes it (``ResumeModel``); ``False`` records the proposal
       only.
+    - ``replacement_certificates``: the requisite number of replacement certificates in an
+      SRV 6.23 by the target Device's type (SRPD 6.1; ``REQUISITE_REPLACEMENT_CERTIFICATES``,
+      **[our choice]**: 3 for ESME and GSME — DS, KA and KA top-up).
     """
 
     eligibility: EligibilityParameters = attrs.field(factory=EligibilityParameters)
@@ -59,6 +78,7 @@ class Settings:
     )
     incident_rule: IncidentRule = attrs.field(factory=IncidentRule)
     auto_suspend: bool = True
+    replacement_certificates: Mapping[DeviceType, int] = REQUISITE_REPLACEMENT_CERTIFICATES
 
     @bulk_migration_number.validator
     def _check(self, _attribute: object, value: int) -> None:

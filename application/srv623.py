@@ -5,44 +5,64 @@ DUIS codec and the SMKI trust store are adapters), then, in one unit of work: re
 ``Received`` on the ``ServiceRequest``, routes it (``route_srv623``, SRPD 6.4), and runs the
 request checks in the order ``checks_of`` gives, stopping at the first failure.
 
-What is decided, and what is not (``docs/decisions.md`` records the choice):
+What is decided, and how (``docs/decisions.md`` records the choices):
 
 * Check Cryptographic Protection is the reader's: a request whose signature does not verify with
   the certificate its KeyInfo names (or that cannot be read) raises ``RequestNotVerified`` and
   nothing is saved — its Request ID cannot be trusted, so no record is keyed by it. A request
   the reader returns has passed it.
 * Confirm Validity of the signer, its ``xmlSign`` role, User ID against the signer and
-  anti-replay are decided here (``_DECIDED``).
-* ``REQUEST_MPID_IN_SIGNER_CERTIFICATE`` cannot be decided: an SMKI Organisation Certificate, as
-  the material held profiles it, carries a Remote Party Role and an Entity Identifier, no MPID,
-  and nothing held maps a User ID or its certificates to MPIDs. ``record_stage`` records a run
-  only in ``checks_of`` order, and a passing run only with every check, so when the run reaches
-  it the stage is **not recorded**: the request stays received and routed, its counter is not
-  accepted, and the result says which check is undecided and what data is missing. The checks
-  after it are not run.
+  anti-replay are decided from the request and the request counters.
+* ``REQUEST_MPID_IN_SIGNER_CERTIFICATE``: an SMKI Organisation Certificate carries no MPID, so
+  the MPIDs "in" the signer's certificate are those the DSP's Party Details give to its User ID
+  (``application.ports.PartyDetails``; DOMAIN 1: "Party Details ↔ User ID"). The MPID used for
+  the Registration Data look-up is the Responsible Supplier Registration Data names for the
+  request's MPxN on its execution date-time, or when it is received if it is not future-dated
+  (8.1A(b)(iv)'s "is (or is to be) … on the specified execution date, or on the current date if
+  none is specified", read for the DCC's look-up). It must be one of those MPIDs.
+* The MPxN against the Smart Metering Inventory, the replacement certificates (their number for
+  the target's Device type, ``Settings.replacement_certificates`` **[our choice]**; their role;
+  their key usage against their cell), the prepayment top-up floor, and the OCA certificates
+  (every replacement's issuer included; every included OCA the issuer of a replacement).
+* A check is **undecided** when the data to decide it is not given: the MPID check when the
+  application holds no Party Details, the last OCA check when the reader does not give the
+  certification path certificates' subjects. ``record_stage`` records a run only in
+  ``checks_of`` order, and a passing run only with every check, so when the run reaches one the
+  stage is **not recorded**: the request stays received and routed, its counter is not
+  accepted, and the result says which check is undecided and what is missing.
+* When every check passes, ``StageChecked`` is recorded, the counter is accepted on the replay
+  record and the request awaits the next step of its route, which the result names
+  (countersigning to the CoS or TCoS Party, 8.1(a), 8.1A(a)).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final, Protocol
 
 import attrs
 
 from application.errors import CommandRejected, UnknownDevice, UnknownDeviceModel
+from application.ports import PartyDetails
 from application.service import EtmadApplication, Outcome, UnitOfWork
 from domain import clauses
 from domain.cos_parties import COS_PARTY_REGISTER_ID, CosPartyRegister
 from domain.device import Device, device_aggregate_id
 from domain.device_model import DeviceModel, model_aggregate_id
 from domain.events import utc
-from domain.identifiers import EUI64, CertificateId, MPxN
+from domain.identifiers import EUI64, CertificateId, DeviceType, MPxN
+from domain.registration import supplier_on
 from domain.replay import RequestCounterRecord, request_counters_aggregate_id
 from domain.routing import RouteTo, route_srv623
-from domain.service_request import CheckOutcome, ServiceRequest, service_request_aggregate_id
-from domain.smki import KeyUsage, RemotePartyRole, TrustAnchorCell, Validity
+from domain.service_request import (
+    CheckOutcome,
+    PathStep,
+    ServiceRequest,
+    service_request_aggregate_id,
+)
+from domain.smki import CellUsage, KeyUsage, RemotePartyRole, TrustAnchorCell, Validity
 from domain.srv623_checks import Check, Stage, checks_of, response_code
 from domain.substantive import CredentialsUpdate
 
@@ -91,6 +111,10 @@ class VerifiedRequest:
     requested: CredentialsUpdate
     replacements: tuple[ReplacementFacts, ...]
     certification_path: tuple[CertificateId, ...]
+    #: The subject of each certification path certificate, in ``certification_path``'s order;
+    #: None when the reader does not give them (``REQUEST_OCA_CERTIFICATES_ALL_USED`` is then
+    #: undecided).
+    certification_path_subjects: tuple[str, ...] | None = None
 
     @property
     def user_id(self) -> str:
@@ -163,15 +187,23 @@ class RequestCheckResult:
     response_code: str | None  # the code the User receives, when a check rejected it
     undecided: Check | None = None
     missing: str | None = None
+    next_step: PathStep | None = None  # what the request awaits when every check passed
 
 
 # --- the checks ----------------------------------------------------------------------------
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class _State:
+    """The request and what is held about it when the checks run."""
+
     request: VerifiedRequest
     counters: RequestCounterRecord
+    device: Device
+    party_details: PartyDetails | None
+    lookup_at: datetime  # when the Responsible Supplier is looked up
+    supplier: str | None  # the Responsible Supplier Registration Data names then
+    requisite: Mapping[DeviceType, int]
 
 
 def _outcome(check: Check, failure: str | None) -> CheckOutcome:
@@ -224,24 +256,145 @@ def _not_a_replay(state: _State) -> str | None:
     )
 
 
-#: The request checks decided here, each a function of the request and the held state giving
-#: why it failed (None: passed).
+def _mpid(state: _State) -> str | None:
+    request, supplier = state.request, state.supplier
+    when = state.lookup_at.isoformat()
+    if supplier is None:
+        return f"Registration Data names no Responsible Supplier for {request.mpxn} at {when}"
+    assert state.party_details is not None  # noqa: S101 — undecided without them
+    mpids = state.party_details.mpids_of(request.originator)
+    if supplier in mpids:
+        return None
+    held = ", ".join(sorted(mpids)) or "none"
+    return (
+        f"the MPID {supplier}, Responsible Supplier of {request.mpxn} at {when} in Registration "
+        f"Data, is not an MPID of User ID {request.originator} (Party Details: {held})"
+    )
+
+
+def _mpxn(state: _State) -> str | None:
+    held = state.device.mpxn
+    if held == state.request.mpxn:
+        return None
+    return (
+        f"the request's MPxN {state.request.mpxn} is not the one the Smart Metering Inventory "
+        f"associates with Device {state.request.target}: {held or 'none'}"
+    )
+
+
+def _count(state: _State) -> str | None:
+    device_type = state.device.device_type
+    requisite = state.requisite.get(device_type)
+    carried = len(state.request.replacements)
+    if requisite is None:
+        return f"no requisite number of replacement certificates is set for a {device_type}"
+    if carried == requisite:
+        return None
+    return (
+        f"the request carries {carried} replacement certificates; a {device_type} needs {requisite}"
+    )
+
+
+def _cell(replacement: ReplacementFacts) -> str:
+    cell = replacement.cell
+    return f"{cell.role.name} {cell.key_usage} {cell.cell_usage}"
+
+
+def _roles(state: _State) -> str | None:
+    wrong = [
+        f"{_cell(r)}: {'none' if r.role is None else r.role.name}"
+        for r in state.request.replacements
+        if r.role is not RemotePartyRole.SUPPLIER
+    ]
+    if not wrong:
+        return None
+    return f"replacement certificates whose Remote Party Role is not SUPPLIER: {'; '.join(wrong)}"
+
+
+def _key_usage(state: _State) -> str | None:
+    wrong = [
+        f"{_cell(r)}: {r.key_usage or 'none'}"
+        for r in state.request.replacements
+        if r.key_usage is not r.cell.key_usage
+    ]
+    if not wrong:
+        return None
+    return f"replacement certificates whose key usage does not suit their cell: {'; '.join(wrong)}"
+
+
+def _prepayment_floor(state: _State) -> str | None:
+    top_up = any(
+        r.cell.cell_usage is CellUsage.PREPAYMENT_TOP_UP for r in state.request.replacements
+    )
+    if not top_up or state.request.requested.prepayment_top_up_floor_seq_number is not None:
+        return None
+    return "a prepayment top-up key is replaced but SupplierPrepaymentTopUpFloorSeqNumber is absent"
+
+
+def _issuers_included(state: _State) -> str | None:
+    missing = [
+        f"{_cell(r)}: {r.certificate_id or 'unreadable certificate'}"
+        for r in state.request.replacements
+        if not r.issuer_included
+    ]
+    if not missing:
+        return None
+    return (
+        "replacement certificates whose issuing OCA certificate is not among the certification "
+        f"path certificates: {'; '.join(missing)}"
+    )
+
+
+def _ocas_used(state: _State) -> str | None:
+    subjects = state.request.certification_path_subjects
+    assert subjects is not None  # noqa: S101 — undecided without them
+    issuers = {r.certificate_id.issuer for r in state.request.replacements if r.certificate_id}
+    unused = [
+        f"{oca} ({subject})"
+        for oca, subject in zip(state.request.certification_path, subjects, strict=True)
+        if subject not in issuers
+    ]
+    if not unused:
+        return None
+    return f"certification path certificates that issued no replacement: {'; '.join(unused)}"
+
+
+#: The request checks, each a function of the request and the held state giving why it failed
+#: (None: passed).
 _DECIDED: Final[dict[Check, Callable[[_State], str | None]]] = {
     Check.REQUEST_CRYPTOGRAPHIC_PROTECTION: _signature,
     Check.REQUEST_SIGNER_CONFIRM_VALIDITY: _signer_valid,
     Check.REQUEST_SIGNER_ROLE_XML_SIGN: _xml_sign,
     Check.REQUEST_USER_ID_MATCHES_SIGNER: _user_id,
     Check.REQUEST_NOT_A_REPLAY: _not_a_replay,
+    Check.REQUEST_MPID_IN_SIGNER_CERTIFICATE: _mpid,
+    Check.REQUEST_MPXN_MATCHES_INVENTORY: _mpxn,
+    Check.REQUEST_REPLACEMENT_CERTIFICATE_COUNT: _count,
+    Check.REQUEST_REPLACEMENT_CERTIFICATE_ROLES: _roles,
+    Check.REQUEST_KEY_USAGE_MATCHES_CELL: _key_usage,
+    Check.REQUEST_PREPAYMENT_FLOOR_SEQUENCE_NUMBER: _prepayment_floor,
+    Check.REQUEST_ISSUING_OCA_CERTIFICATES_INCLUDED: _issuers_included,
+    Check.REQUEST_OCA_CERTIFICATES_ALL_USED: _ocas_used,
 }
 
-#: The request checks that cannot be decided with the data held, and what is missing.
-UNDECIDABLE: Final[dict[Check, str]] = {
-    Check.REQUEST_MPID_IN_SIGNER_CERTIFICATE: (
-        "the MPIDs of the signing certificate: an SMKI Organisation Certificate as profiled in "
-        "the material held carries a Remote Party Role and an Entity Identifier, no MPID, and "
-        "no register of which MPIDs a User ID (or which of its certificates) may use is held"
-    ),
-}
+#: What is missing when a check cannot be decided with the data given.
+NO_PARTY_DETAILS: Final = (
+    "the MPIDs of the signing User: an SMKI Organisation Certificate carries a Remote Party "
+    "Role and an Entity Identifier, no MPID, and the application holds no Party Details "
+    "(User ID to MPIDs)"
+)
+NO_PATH_SUBJECTS: Final = (
+    "the subjects of the certification path certificates: the request reader did not give them"
+)
+
+
+def _missing(state: _State) -> dict[Check, str]:
+    missing: dict[Check, str] = {}
+    if state.party_details is None:
+        missing[Check.REQUEST_MPID_IN_SIGNER_CERTIFICATE] = NO_PARTY_DETAILS
+    if state.request.certification_path_subjects is None:
+        missing[Check.REQUEST_OCA_CERTIFICATES_ALL_USED] = NO_PATH_SUBJECTS
+    return missing
 
 
 def _report(check: Check, status: CheckStatus, detail: str = "") -> CheckReport:
@@ -313,27 +466,50 @@ def receive_request(
     if route.route is RouteTo.SMETS1_LEGACY:
         result = _result(request, route.route, ReceiveStatus.LEFT_ON_LEGACY_PATH, ())
         return Outcome(uow.commit(), result)
-    return _run_checks(uow, state, request, at=at)
+    return _run_checks(app, uow, state, request, device, at=at)
+
+
+def _held(
+    app: EtmadApplication, request: VerifiedRequest, device: Device, uow: UnitOfWork, at: datetime
+) -> _State:
+    counters = uow.get(
+        request_counters_aggregate_id(request.originator), RequestCounterRecord.create
+    ) or RequestCounterRecord(originator=request.originator)
+    lookup_at = request.requested.execution_date_time or at
+    history = app.registration.supplier_history(request.mpxn)
+    return _State(
+        request=request,
+        counters=counters,
+        device=device,
+        party_details=app.party_details,
+        lookup_at=lookup_at,
+        supplier=supplier_on(history, lookup_at),
+        requisite=app.settings.replacement_certificates,
+    )
 
 
 def _run_checks(
-    uow: UnitOfWork, state: ServiceRequest, request: VerifiedRequest, *, at: datetime
+    app: EtmadApplication,
+    uow: UnitOfWork,
+    state: ServiceRequest,
+    request: VerifiedRequest,
+    device: Device,
+    *,
+    at: datetime,
 ) -> Outcome:
+    held = _held(app, request, device, uow, at)
+    counters, missing = held.counters, _missing(held)
     counters_key = request_counters_aggregate_id(request.originator)
-    counters = uow.get(counters_key, RequestCounterRecord.create) or RequestCounterRecord(
-        originator=request.originator
-    )
     checks = checks_of(Stage.DCC_REQUEST, smets1_target=state.smets1)
     outcomes: list[CheckOutcome] = []
     reports: list[CheckReport] = []
     undecided: Check | None = None
     for check in checks:
-        decide = _DECIDED.get(check)
-        if decide is None:
+        if check in missing:
             undecided = check
-            reports.append(_report(check, CheckStatus.UNDECIDED, UNDECIDABLE.get(check, "")))
+            reports.append(_report(check, CheckStatus.UNDECIDED, missing[check]))
             break
-        outcome = _outcome(check, decide(_State(request, counters)))
+        outcome = _outcome(check, _DECIDED[check](held))
         outcomes.append(outcome)
         status = CheckStatus.PASSED if outcome.passed else CheckStatus.FAILED
         reports.append(_report(check, status, outcome.detail))
@@ -351,7 +527,7 @@ def _run_checks(
             ReceiveStatus.CHECKS_INCOMPLETE,
             reports,
             undecided=undecided,
-            missing=UNDECIDABLE.get(undecided),
+            missing=missing[undecided],
         )
         return Outcome(uow.commit(), result)
     checked = uow.record(
@@ -370,7 +546,10 @@ def _run_checks(
         return Outcome(uow.commit(), result)
     accepted = counters.accept(counter=request.counter, target=request.target, at=at)
     uow.record(counters_key, RequestCounterRecord.create, accepted)
-    return Outcome(uow.commit(), _result(request, route, ReceiveStatus.CHECKS_PASSED, reports))
+    result = _result(
+        request, route, ReceiveStatus.CHECKS_PASSED, reports, next_step=checked.next_step
+    )
+    return Outcome(uow.commit(), result)
 
 
 def _result(
@@ -382,6 +561,7 @@ def _result(
     response_code: str | None = None,
     undecided: Check | None = None,
     missing: str | None = None,
+    next_step: PathStep | None = None,
 ) -> RequestCheckResult:
     return RequestCheckResult(
         request_id=request.request_id,
@@ -391,4 +571,5 @@ def _result(
         response_code=response_code,
         undecided=undecided,
         missing=missing,
+        next_step=next_step,
     )

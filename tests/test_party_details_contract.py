@@ -1,0 +1,102 @@
+"""Party Details: one contract, written once, run against every adapter of the port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.bootstrap import build_application
+from adapters.storage.party_details import InMemoryPartyDetails, SQLitePartyDetails
+from application.ports import PartyDetails, PartyDetailsConflict
+from application.service import close_application
+from application.settings import Settings
+from domain import clauses
+from domain.identifiers import EUI64
+
+SUPPLIER = EUI64(0x90B3D51F30010000)
+OTHER = EUI64(0x90B3D51F30020000)
+
+
+class PartyDetailsContract:
+    """What every ``PartyDetails`` adapter promises (see ``application/ports.py``)."""
+
+    @pytest.fixture
+    def details(self) -> PartyDetails:
+        """Each adapter's test class provides a fresh, empty adapter."""
+        raise NotImplementedError
+
+    def test_an_unknown_user_id_has_no_mpids_and_an_unknown_mpid_no_user(self, details):
+        assert details.mpids_of(SUPPLIER) == frozenset()
+        assert details.user_id_of("GTSP") is None
+
+    def test_a_party_may_have_several_mpids_and_each_names_its_user(self, details):
+        assert details.record_mpid(SUPPLIER, "GTSP") is True
+        assert details.record_mpid(SUPPLIER, "GTS2") is True
+        assert details.record_mpid(OTHER, "RIVL") is True
+        assert details.mpids_of(SUPPLIER) == frozenset({"GTSP", "GTS2"})
+        assert details.mpids_of(OTHER) == frozenset({"RIVL"})
+        assert details.user_id_of("GTS2") == SUPPLIER
+        assert details.user_id_of("RIVL") == OTHER
+
+    def test_recording_the_same_pair_twice_keeps_one(self, details):
+        assert details.record_mpid(SUPPLIER, "GTSP") is True
+        assert details.record_mpid(SUPPLIER, "GTSP") is False
+        assert details.mpids_of(SUPPLIER) == frozenset({"GTSP"})
+
+    def test_an_mpid_of_another_party_is_a_conflict_and_changes_nothing(self, details):
+        details.record_mpid(SUPPLIER, "GTSP")
+        with pytest.raises(PartyDetailsConflict) as raised:
+            details.record_mpid(OTHER, "GTSP")
+        assert (raised.value.code, raised.value.clause) == (
+            "PARTY_DETAILS_CONFLICT",
+            clauses.SRPD_6_1,
+        )
+        assert details.user_id_of("GTSP") == SUPPLIER
+        assert details.mpids_of(OTHER) == frozenset()
+
+    def test_an_empty_mpid_is_refused(self, details):
+        with pytest.raises(ValueError, match="MPID"):
+            details.record_mpid(SUPPLIER, "  ")
+        assert details.mpids_of(SUPPLIER) == frozenset()
+
+
+class TestInMemoryPartyDetails(PartyDetailsContract):
+    @pytest.fixture
+    def details(self) -> PartyDetails:
+        return InMemoryPartyDetails()
+
+
+class TestSQLitePartyDetails(PartyDetailsContract):
+    @pytest.fixture
+    def details(self, tmp_path: Path) -> PartyDetails:
+        return SQLitePartyDetails(tmp_path / "party-details.sqlite")
+
+    def test_survives_reopening_and_is_shared_by_connections(self, tmp_path: Path):
+        path = tmp_path / "party-details.sqlite"
+        SQLitePartyDetails(path).record_mpid(SUPPLIER, "GTSP")
+        reader, writer = SQLitePartyDetails(path), SQLitePartyDetails(path)
+        assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP"})
+        writer.record_mpid(SUPPLIER, "GTS2")
+        assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP", "GTS2"})
+        with pytest.raises(PartyDetailsConflict):
+            reader.record_mpid(OTHER, "GTS2")
+
+
+@pytest.mark.parametrize("store", ["memory:", "sqlite"])
+def test_the_composition_root_gives_every_application_party_details(tmp_path: Path, store: str):
+    url = store if store == "memory:" else f"sqlite:///{tmp_path / 'etmad.sqlite'}"
+    app = build_application(url, settings=Settings())
+    try:
+        assert app.party_details is not None
+        app.party_details.record_mpid(SUPPLIER, "GTSP")
+        assert app.party_details.mpids_of(SUPPLIER) == frozenset({"GTSP"})
+    finally:
+        close_application(app)
+    if store == "sqlite":
+        again = build_application(url, settings=Settings())
+        try:
+            assert again.party_details is not None
+            assert again.party_details.user_id_of("GTSP") == SUPPLIER
+        finally:
+            close_application(again)
