@@ -108,6 +108,7 @@ _COMMANDS: dict[str, dict[str, Any]] = {
             "effective_from": _TIME,
         },
     ),
+    "RecordPartyDetails": _command("RecordPartyDetails", {"user_id": _EUI64, "mpid": _NONEMPTY}),
     "UpgradeFirmware": _command(
         "UpgradeFirmware", {"device_id": _EUI64, "at": _TIME, "model": _MODEL}
     ),

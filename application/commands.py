@@ -333,6 +333,22 @@ def _supplier_change(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     )
 
 
+@handler("RecordPartyDetails")
+def _party_details(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    """The DSP's Party Details: an MPID of the Party whose DUIS User ID is ``user_id``
+    (DOMAIN 1), read by the SRV 6.23 MPID check (SRPD 6.1)."""
+    user_id = _device_id(p, "user_id")
+    mpid = _text(p, "mpid")
+    if not mpid.strip():
+        raise InvalidCommand("field 'mpid' must not be empty")
+    if app.party_details is None:
+        raise CommandRejected(
+            "NO_PARTY_DETAILS", "this application holds no Party Details (see bootstrap)"
+        )
+    recorded = app.party_details.record_mpid(user_id, mpid)
+    return _done(Outcome(()), {"user_id": str(user_id), "mpid": mpid, "recorded": recorded})
+
+
 @handler("UpgradeFirmware")
 def _upgrade(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     return _done(app.upgrade_firmware(device_id=_device_id(p), at=_at(p), model=_model(p)))

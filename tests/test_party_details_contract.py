@@ -13,6 +13,7 @@ from application.service import close_application
 from application.settings import Settings
 from domain import clauses
 from domain.identifiers import EUI64
+from tests.conftest import Runner
 
 SUPPLIER = EUI64(0x90B3D51F30010000)
 OTHER = EUI64(0x90B3D51F30020000)
@@ -100,3 +101,23 @@ def test_the_composition_root_gives_every_application_party_details(tmp_path: Pa
             assert again.party_details.user_id_of("GTSP") == SUPPLIER
         finally:
             close_application(again)
+
+
+# --- through `etmad apply` -------------------------------------------------------------------
+
+
+def test_party_details_are_recorded_with_etmad_apply(run: Runner) -> None:
+    first = run.ok("RecordPartyDetails", user_id="90-b3-d5-1f-30-01-00-00", mpid="SUPA")
+    assert first.result == {"user_id": "90-B3-D5-1F-30-01-00-00", "mpid": "SUPA", "recorded": True}
+    again = run.ok("RecordPartyDetails", user_id="90-B3-D5-1F-30-01-00-00", mpid="SUPA")
+    assert isinstance(again.result, dict)
+    assert again.result["recorded"] is False  # the same pair twice keeps one
+    refused = run("RecordPartyDetails", user_id="90-B3-D5-1F-30-01-00-01", mpid="SUPA")
+    assert not refused.ok
+    assert refused.error is not None
+    assert (refused.error["code"], refused.error["clause"]) == (
+        "PARTY_DETAILS_CONFLICT",
+        "SRPD 6.1",
+    )
+    assert run.app.party_details is not None
+    assert run.app.party_details.mpids_of(EUI64.parse("90-B3-D5-1F-30-01-00-00")) == {"SUPA"}
