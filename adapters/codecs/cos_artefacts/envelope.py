@@ -24,10 +24,9 @@ import base64
 import binascii
 import functools
 import importlib.resources
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 import attrs
 from lxml import etree
@@ -38,9 +37,10 @@ from adapters.codecs.cos_artefacts.errors import (
     UnsupportedVersion,
     WrongArtefact,
 )
-from adapters.codecs.duis.errors import DuisError, SchemaInvalid, SignatureMissing
+from adapters.codecs.duis.errors import DuisError, SignatureMissing
 from adapters.codecs.duis.request import SR_NS, parse_date_time
 from adapters.codecs.duis.safe_xml import hardened_parser, parse_xml
+from adapters.codecs.duis.schema import CompiledSchema
 from adapters.codecs.duis.xmldsig import (
     DS_NS,
     VerifiedSignature,
@@ -55,7 +55,6 @@ NAMESPACE: Final = "urn:etmad:ns:cos-artefacts"
 VERSION: Final = "etmad-cos-artefacts/1"
 PREFIX: Final = "cos"
 DECLARATION: Final = b"<?xml version='1.0' encoding='UTF-8'?>\n"
-MAX_REPORTED_ERRORS: Final = 5
 
 
 def cos(name: str) -> str:
@@ -68,33 +67,23 @@ class ArtefactSchema:
     """One artefact's compiled XML Schema (read from the package, compiled on first use)."""
 
     file_name: str
-    _schema: etree.XMLSchema = attrs.field(repr=False)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+    _compiled: CompiledSchema = attrs.field(repr=False)
 
     def errors(self, root: etree._Element) -> list[str]:
         """Why ``root`` is not valid (empty when it is), as ``line N: message``."""
-        with self._lock:  # an XMLSchema keeps its error log on itself
-            if self._schema.validate(root):
-                return []
-            log: Any = self._schema.error_log  # lxml-stubs do not type the log as iterable
-            return [f"line {e.line}: {e.message}" for e in log]
+        return self._compiled.errors(root)
 
     def validate(self, root: etree._Element, *, what: str) -> None:
-        found = self.errors(root)
-        if found:
-            more = len(found) - MAX_REPORTED_ERRORS
-            raise SchemaInvalid(
-                f"not a valid {what} ({VERSION}, schema {self.file_name}): "
-                + "; ".join(found[:MAX_REPORTED_ERRORS])
-                + (f" (and {more} more)" if more > 0 else "")
-            )
+        heading = f"not a valid {what} ({VERSION}, schema {self.file_name})"
+        self._compiled.validate(root, heading=heading)
 
 
 @functools.cache
 def artefact_schema(file_name: str) -> ArtefactSchema:
     """The schema ``file_name`` of this package, compiled once per process."""
     data = importlib.resources.files(__package__).joinpath(file_name).read_bytes()
-    return ArtefactSchema(file_name, etree.XMLSchema(etree.fromstring(data, hardened_parser())))
+    schema = etree.XMLSchema(etree.fromstring(data, hardened_parser()))
+    return ArtefactSchema(file_name, CompiledSchema(schema))
 
 
 def format_time(at: datetime, *, what: str) -> str:

@@ -110,7 +110,7 @@ def parse_xml(data: bytes | str) -> etree._Element:
         raise InvalidXml(f"not well-formed XML: {e.msg or e}") from None
     # Belt and braces: the scan above already refused any DOCTYPE or ENTITY declaration.
     info = root.getroottree().docinfo
-    doctype: str = getattr(info, "doctype", "")  # lxml-stubs lack DocInfo.doctype
+    doctype: str = getattr(info, "doctype", "")  # lxml's type hints lack DocInfo.doctype
     if doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise HostileXml("document has a document type declaration")
     if any(True for _ in root.iter(etree.Entity)):

@@ -63,7 +63,7 @@ class _FolderResolver(etree.Resolver):
         self.folder = folder
         self.refused: list[str] = []
 
-    def resolve(  # type: ignore[override]  # lxml-stubs omit the context argument
+    def resolve(  # type: ignore[override]  # lxml's type hints omit the context argument
         self,
         system_url: str,
         public_id: str | None,  # noqa: ARG002 — part of lxml's protocol
@@ -78,31 +78,53 @@ class _FolderResolver(etree.Resolver):
 
 
 @attrs.frozen(eq=False)
-class DuisSchema:
-    """The compiled DUIS XML Schema of one folder."""
+class CompiledSchema:
+    """A compiled XML Schema, safe to share between threads (an ``XMLSchema`` keeps its error
+    log on itself); also used by the formats etmad defines (``adapters/codecs/cos_artefacts``)."""
 
-    folder: Path
     _schema: etree.XMLSchema = attrs.field(repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     def errors(self, root: etree._Element) -> list[str]:
         """Why ``root`` is not valid (empty when it is), as ``line N: message``."""
-        with self._lock:  # an XMLSchema keeps its error log on itself
+        with self._lock:
             if self._schema.validate(root):
                 return []
-            log: Any = self._schema.error_log  # lxml-stubs do not type the log as iterable
+            log: Any = self._schema.error_log  # lxml's type hints do not make the log iterable
             return [f"line {e.line}: {e.message}" for e in log]
 
-    def validate(self, root: etree._Element) -> None:
-        """Raise ``SchemaInvalid`` naming the first errors unless ``root`` is valid."""
+    def validate(self, root: etree._Element, *, heading: str) -> None:
+        """Raise ``SchemaInvalid`` naming the first errors unless ``root`` is valid; the
+        message reads "``heading``: line N: ..."."""
         found = self.errors(root)
         if found:
             more = len(found) - MAX_REPORTED_ERRORS
             raise SchemaInvalid(
-                "not valid against the DUIS XML Schema 5.4: "
+                f"{heading}: "
                 + "; ".join(found[:MAX_REPORTED_ERRORS])
                 + (f" (and {more} more)" if more > 0 else "")
             )
+
+
+@attrs.frozen(eq=False)
+class DuisSchema:
+    """The compiled DUIS XML Schema of one folder."""
+
+    folder: Path
+    _schema: etree.XMLSchema = attrs.field(repr=False)
+    _compiled: CompiledSchema = attrs.field(init=False, repr=False)
+
+    @_compiled.default
+    def _compile(self) -> CompiledSchema:
+        return CompiledSchema(self._schema)
+
+    def errors(self, root: etree._Element) -> list[str]:
+        """Why ``root`` is not valid (empty when it is), as ``line N: message``."""
+        return self._compiled.errors(root)
+
+    def validate(self, root: etree._Element) -> None:
+        """Raise ``SchemaInvalid`` naming the first errors unless ``root`` is valid."""
+        self._compiled.validate(root, heading="not valid against the DUIS XML Schema 5.4")
 
 
 _CACHE: dict[Path, DuisSchema] = {}
