@@ -146,4 +146,5 @@ def _replacement(cell: TrustAnchorCell, der: bytes, issuers: set[str]) -> Replac
         role=organisation.role,
         key_usage=organisation.key_usage,
         issuer_included=organisation.certificate_id.issuer in issuers,
+        entity_id=organisation.entity_id,
     )

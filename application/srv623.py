@@ -94,6 +94,8 @@ class ReplacementFacts:
     role: RemotePartyRole | None
     key_usage: KeyUsage | None
     issuer_included: bool
+    #: The Entity Identifier (User ID) of the Organisation Certificate; None when it is not one.
+    entity_id: EUI64 | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -194,16 +196,23 @@ class RequestCheckResult:
 
 
 @attrs.frozen(kw_only=True)
-class _State:
-    """The request and what is held about it when the checks run."""
+class RequestState:
+    """The request and what is held about it when the request checks run.
+
+    The DCC holds all of it; a CoS Party re-running checks under 8.1(b)(iii) holds only the
+    request: the checks it re-runs (``COS_PARTY_RERUNS``) read nothing else, so the rest may
+    be left None."""
 
     request: VerifiedRequest
-    counters: RequestCounterRecord
-    device: Device
-    party_details: PartyDetails | None
-    lookup_at: datetime  # when the Responsible Supplier is looked up
-    supplier: str | None  # the Responsible Supplier Registration Data names then
-    requisite: Mapping[DeviceType, int]
+    counters: RequestCounterRecord | None = None
+    device: Device | None = None
+    party_details: PartyDetails | None = None
+    lookup_at: datetime | None = None  # when the Responsible Supplier is looked up
+    supplier: str | None = None  # the Responsible Supplier Registration Data names then
+    requisite: Mapping[DeviceType, int] = attrs.field(factory=dict)
+
+
+_State = RequestState
 
 
 def _outcome(check: Check, failure: str | None) -> CheckOutcome:
@@ -248,6 +257,7 @@ def _user_id(state: _State) -> str | None:
 
 def _not_a_replay(state: _State) -> str | None:
     counter = state.request.counter
+    assert state.counters is not None  # noqa: S101 — the DCC's check: it holds them
     if not state.counters.is_replay(counter):
         return None
     return (
@@ -258,6 +268,7 @@ def _not_a_replay(state: _State) -> str | None:
 
 def _mpid(state: _State) -> str | None:
     request, supplier = state.request, state.supplier
+    assert state.lookup_at is not None  # noqa: S101 — the DCC's check: it looks up
     when = state.lookup_at.isoformat()
     if supplier is None:
         return f"Registration Data names no Responsible Supplier for {request.mpxn} at {when}"
@@ -273,6 +284,7 @@ def _mpid(state: _State) -> str | None:
 
 
 def _mpxn(state: _State) -> str | None:
+    assert state.device is not None  # noqa: S101 — the DCC's check: it holds the inventory
     held = state.device.mpxn
     if held == state.request.mpxn:
         return None
@@ -283,6 +295,7 @@ def _mpxn(state: _State) -> str | None:
 
 
 def _count(state: _State) -> str | None:
+    assert state.device is not None  # noqa: S101 — the DCC's check: it holds the inventory
     device_type = state.device.device_type
     requisite = state.requisite.get(device_type)
     carried = len(state.request.replacements)
@@ -388,6 +401,19 @@ NO_PATH_SUBJECTS: Final = (
 )
 
 
+def request_check_failure(check: Check, state: RequestState) -> str | None:
+    """Run one request check (a ``Stage.DCC_REQUEST`` check, or the original a re-run names)
+    on ``state``: why it failed, None when it passed. The caller decides it is decidable
+    (``missing_for``)."""
+    original = check.spec.reruns or check
+    return _DECIDED[original](state)
+
+
+def missing_for(state: RequestState) -> dict[Check, str]:
+    """The request checks that cannot be decided with ``state``, and what is missing."""
+    return _missing(state)
+
+
 def _missing(state: _State) -> dict[Check, str]:
     missing: dict[Check, str] = {}
     if state.party_details is None:
@@ -469,9 +495,12 @@ def receive_request(
     return _run_checks(app, uow, state, request, device, at=at)
 
 
-def _held(
+def held_state(
     app: EtmadApplication, request: VerifiedRequest, device: Device, uow: UnitOfWork, at: datetime
-) -> _State:
+) -> RequestState:
+    """What the DCC holds when it runs the request checks on ``request`` at ``at``: the
+    originator's request counters, the target Device, Party Details, and the Responsible
+    Supplier on the execution date-time (else ``at``)."""
     counters = uow.get(
         request_counters_aggregate_id(request.originator), RequestCounterRecord.create
     ) or RequestCounterRecord(originator=request.originator)
@@ -497,8 +526,9 @@ def _run_checks(
     *,
     at: datetime,
 ) -> Outcome:
-    held = _held(app, request, device, uow, at)
+    held = held_state(app, request, device, uow, at)
     counters, missing = held.counters, _missing(held)
+    assert counters is not None  # noqa: S101 — held_state gives them
     counters_key = request_counters_aggregate_id(request.originator)
     checks = checks_of(Stage.DCC_REQUEST, smets1_target=state.smets1)
     outcomes: list[CheckOutcome] = []
