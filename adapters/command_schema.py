@@ -233,6 +233,12 @@ _COMMANDS: dict[str, dict[str, Any]] = {
     "ListIncidents": _command("ListIncidents", {"at": _TIME}),
     "LoadAdtFile": _command("LoadAdtFile", {"user_id": _USER_ID, "path": _NONEMPTY, "at": _TIME}),
     "ShowAdtThresholds": _command("ShowAdtThresholds", {"user_id": _USER_ID, "at": _TIME}),
+    "ProcessSrv623": _command("ProcessSrv623", {"request_xml": _NONEMPTY, "at": _TIME}),
+    "RecordSrv623Response": _command(
+        "RecordSrv623Response",
+        {"request_id": _NONEMPTY, "at": _TIME},
+        {"response_hex": {"type": "string", "pattern": "^([0-9A-Fa-f]{2})+$"}},
+    ),
     "ShowModel": _command(
         "ShowModel",
         {"model": _MODEL},

@@ -41,6 +41,13 @@ from application.programme_control import (
 from application.remediation import assign_remediation, record_remediation_action
 from application.serialization import JSON, format_time, to_primitive
 from application.service import EtmadApplication, Outcome
+from application.srv623_chain import (
+    Srv623Setup,
+    process_srv623,
+    record_device_response,
+    result_json,
+)
+from application.srv623_ports import CommandOutcome
 from domain.device_model import (
     AgreementOutcome,
     DeterminationOutcome,
@@ -798,13 +805,71 @@ def _show_adt_thresholds(app: EtmadApplication, p: Payload) -> tuple[Outcome, JS
     return _done(Outcome(()), _thresholds(adt_thresholds(app, user_id=_user_id(p), at=_at(p))))
 
 
+# --- SRV 6.23 through clause 8 ------------------------------------------------------------
+
+Srv623Handler = Callable[[EtmadApplication, Payload, Srv623Setup], tuple[Outcome, JSON]]
+#: Handlers of the commands that run the SRV 6.23 chain, given the caller's set-up.
+SRV623_HANDLERS: dict[str, Srv623Handler] = {}
+
+
+def srv623_handler(name: str) -> Callable[[Srv623Handler], Srv623Handler]:
+    def register(fn: Srv623Handler) -> Srv623Handler:
+        SRV623_HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+@srv623_handler("ProcessSrv623")
+def _process_srv623(app: EtmadApplication, p: Payload, setup: Srv623Setup) -> tuple[Outcome, JSON]:
+    data = setup.requests.read_request(_text(p, "request_xml"))
+    result = process_srv623(app, setup.dcc, setup.parties, data, at=_at(p))
+    return _done(Outcome(result.events, result), result_json(result))
+
+
+@srv623_handler("RecordSrv623Response")
+def _record_srv623_response(
+    app: EtmadApplication, p: Payload, setup: Srv623Setup
+) -> tuple[Outcome, JSON]:
+    response: bytes | None = None
+    if p.get("response_hex") is not None:
+        text = _text(p, "response_hex")
+        try:
+            response = bytes.fromhex(text)
+        except ValueError:
+            raise InvalidCommand("field 'response_hex' must be hexadecimal") from None
+    outcome = record_device_response(
+        app,
+        setup.dcc.outcome_reader,
+        request_id=_text(p, "request_id"),
+        response=response,
+        at=_at(p),
+    )
+    found = outcome.result
+    assert isinstance(found, CommandOutcome)  # noqa: S101 — the use case's result
+    return _done(outcome, {"succeeded": found.succeeded, "detail": found.detail})
+
+
 def command_names() -> tuple[str, ...]:
-    return tuple(sorted({*HANDLERS, *READING_HANDLERS}))
+    return tuple(sorted({*HANDLERS, *READING_HANDLERS, *SRV623_HANDLERS}))
 
 
 def _run(
-    app: EtmadApplication, name: str, command: Payload, adt_files: AdtFileReader | None
+    app: EtmadApplication,
+    name: str,
+    command: Payload,
+    adt_files: AdtFileReader | None,
+    srv623: Srv623Setup | None,
 ) -> tuple[Outcome, JSON]:
+    chain = SRV623_HANDLERS.get(name)
+    if chain is not None:
+        if srv623 is None:
+            raise CommandRejected(
+                "NO_SRV623_SETUP",
+                f"{name} needs the DCC's and the parties' SRV 6.23 set-up (keys, trust store, "
+                "readers), and this caller of execute gives none (srv623)",
+            )
+        return chain(app, command, srv623)
     reading = READING_HANDLERS.get(name)
     if reading is None:
         return HANDLERS[name](app, command)
@@ -817,12 +882,17 @@ def _run(
 
 
 def execute(
-    app: EtmadApplication, command: Payload, *, adt_files: AdtFileReader | None = None
+    app: EtmadApplication,
+    command: Payload,
+    *,
+    adt_files: AdtFileReader | None = None,
+    srv623: Srv623Setup | None = None,
 ) -> CommandResult:
     """Run one command. Never raises for bad input or a refused rule: it returns the error.
 
     ``adt_files`` reads the file ``LoadAdtFile`` names; without it that command is refused
-    ``NO_FILE_READER``."""
+    ``NO_FILE_READER``. ``srv623`` is the SRV 6.23 set-up ``ProcessSrv623`` and
+    ``RecordSrv623Response`` run with; without it they are refused ``NO_SRV623_SETUP``."""
     name = command.get("command") if isinstance(command, Mapping) else None
     if not isinstance(name, str):
         return CommandResult(
@@ -830,7 +900,7 @@ def execute(
             command=None,
             error={"code": "INVALID_COMMAND", "message": 'each line needs a "command" name'},
         )
-    if name not in HANDLERS and name not in READING_HANDLERS:
+    if name not in HANDLERS and name not in READING_HANDLERS and name not in SRV623_HANDLERS:
         return CommandResult(
             ok=False,
             command=name,
@@ -840,7 +910,7 @@ def execute(
             },
         )
     try:
-        outcome, result = _run(app, name, command, adt_files)
+        outcome, result = _run(app, name, command, adt_files, srv623)
     except (CommandRejected, DomainError) as e:
         error: dict[str, JSON] = {"code": e.code, "message": e.message}
         if e.clause:

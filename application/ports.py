@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from application.errors import CommandRejected
-from domain import clauses
 from domain.identifiers import EUI64, MPxN
 from domain.registration import SupplierChange
 
@@ -38,13 +36,6 @@ class Clock(Protocol):
         ...
 
 
-class PartyDetailsConflict(CommandRejected):
-    """Party Details already give that MPID to the Party of another User ID."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("PARTY_DETAILS_CONFLICT", detail, clause=clauses.SRPD_6_1)
-
-
 class PartyDetails(Protocol):
     """**Protocol**: the DSP's Party Details ↔ User ID relationship (DOMAIN 1; G2.21 as amended
     by ETMAD 3.1): which MPIDs are the Party's whose DUIS User ID (EUI-64) is given. Not an
@@ -52,9 +43,13 @@ class PartyDetails(Protocol):
     records what it is fed. The DCC's request checks use it to decide that the MPID named as
     Responsible Supplier is one of the signing User's (SRPD 6.1, ``application/srv623.py``).
 
-    Promises: an MPID is one Party's (one User ID's); a User ID may have several MPIDs;
-    recording the same pair twice keeps one; recording an MPID held for another User ID raises
-    ``PartyDetailsConflict`` and changes nothing.
+    A Party may have several User IDs (one per User Role it acts in: a supplier's xmlSign
+    User ID and the User ID its supplier certificates carry may differ) and several MPIDs.
+    Recording a (User ID, MPID) pair says that User ID is one of the MPID's Party's, so User IDs
+    recorded with a common MPID are associated with the same Party (SRPD 8.1A(b)(iii)).
+
+    Promises: a User ID may have several MPIDs and an MPID several User IDs (its Party's);
+    recording the same pair twice keeps one.
     """
 
     def record_mpid(self, user_id: EUI64, mpid: str) -> bool:
@@ -66,6 +61,6 @@ class PartyDetails(Protocol):
         """The MPIDs of the Party whose User ID is ``user_id`` (empty if none is held)."""
         ...
 
-    def user_id_of(self, mpid: str) -> EUI64 | None:
-        """The User ID of the Party whose MPID is ``mpid`` (None if none is held)."""
+    def user_ids_of(self, mpid: str) -> frozenset[EUI64]:
+        """The User IDs of the Party whose MPID is ``mpid`` (empty if none is held)."""
         ...

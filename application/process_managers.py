@@ -14,6 +14,10 @@ anything. ``docs/process-managers.md`` describes each one.
   and its migrated Devices that then failed an SRV 6.23; records
   ``NonMigratableCandidateProposed``. The DCC decides by ``CategoriseNonMigratable`` or
   dismisses the proposal (``dismiss_non_migratable_candidate``).
+- ``Srv623OutcomeRecorder`` (3.5, ``ETMAD 6.1(b)(ii)``): follows the Device's response to an
+  SRV 6.23's Command (``DeviceResponded``) onto the target Device: ``Srv623Processed`` or
+  ``Srv623Failed``, so the in-process proving policy proves the Device Model (and opens its
+  Bulk gate) in the same unit of work. It keeps no state.
 - ``IncidentMonitor`` (4.4, ``ETMAD 3.7(d)``-``(g)``): the attempts of every model completed in
   the incident rule's window; raises ``IncidentRaised`` on ``incident:dcc/<system>/<first
   seen>`` once per outage of one DCC system seen across models, never for one Device's or one
@@ -61,7 +65,7 @@ from application.errors import CommandRejected, UnknownDevice, UnknownDeviceMode
 from application.mapper import Envelope
 from application.service import EtmadApplication, Outcome, UnitOfWork
 from application.settings import Settings
-from domain.device import Device, Srv623Failed, device_aggregate_id
+from domain.device import Device, Srv623Failed, Srv623Processed, device_aggregate_id
 from domain.device_model import (
     DeviceModel,
     NonMigratableCandidateProposed,
@@ -95,6 +99,7 @@ from domain.programme_policies import (
     is_device_side_rejection,
     unavailable_system,
 )
+from domain.service_request import DeviceResponded, ServiceRequest
 
 #: Notifications read per query, and per unit of work unless a pull says fewer.
 BATCH: Final = 1000
@@ -567,6 +572,76 @@ class IncidentMonitor(AttemptMonitor):
         return incident_aggregate_id(system_incident_id(system, first_seen))
 
 
+# --- SRV 6.23 outcomes on the Device -----------------------------------------------------------
+
+
+class Srv623OutcomeRecorder(ProcessManager):
+    """DOMAIN 3.5 (``ETMAD 6.1(b)(ii)``): a successfully processed SRV 6.23 on a Device whose
+    CoS certificate was replaced earlier is the evidence of 6.1(b)(ii), so each Device response
+    recorded on a ServiceRequest (``DeviceResponded``) is recorded on its target Device:
+    ``Srv623Processed`` when it succeeded, ``Srv623Failed`` (its detail as the reason, DOMAIN
+    4.2's evidence for a migrated model) when it did not, dated when the DCC received the
+    response and on the Device Model in force (``EtmadApplication.effective_model``). The
+    application's in-process policies then record the proving evidence and the 1.6 decision
+    in the same unit of work (``EtmadApplication.react``).
+
+    ``request_id`` on the Device is the ServiceRequest's aggregate id
+    (``service-request:<originator>:<target>:<counter>``), as ``RequestAssessed.request``.
+    It keeps no state: a Device no longer in the inventory, or one that already holds an SRV
+    6.23 outcome with that request id, is skipped, so a rerun records nothing twice."""
+
+    name = "etmad.process.srv623-outcome-recorder"
+    topics = (DeviceResponded.TYPE,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: EtmadApplication | None = None
+
+    def reset(self) -> None:
+        """Nothing to forget: it decides on recorded events only."""
+
+    def is_folded_to(self, app: EtmadApplication, position: int) -> bool:  # noqa: ARG002
+        return True  # no state: nothing to rebuild from the log
+
+    def process(
+        self,
+        app: EtmadApplication,
+        start: int,
+        batch: Sequence[Notification],
+        decode: Decode,
+    ) -> Pulled:
+        self._running = app  # effective_model is the application's
+        try:
+            return super().process(app, start, batch, decode)
+        finally:
+            self._running = None
+
+    def handle(self, envelope: Envelope, uow: UnitOfWork | None, settings: Settings) -> None:  # noqa: ARG002
+        event = envelope.event
+        if uow is None or self._running is None or not isinstance(event, DeviceResponded):
+            return
+        request = uow.get(envelope.originator_id, ServiceRequest.create)
+        assert request is not None  # noqa: S101 — the event was recorded on it
+        device = uow.get(device_aggregate_id(request.received.target), Device.create)
+        if device is None:
+            return  # no longer in the Smart Metering Inventory
+        request_id = request.aggregate_id
+        recorded = {r.request_id for r in device.srv623s}
+        recorded.update(r.request_id for r in device.failed_srv623s)
+        if request_id in recorded:
+            return  # recorded already
+        assert event.occurred_at is not None  # noqa: S101 — the command gives a time
+        model = self._running.effective_model(device, uow=uow)
+        outcome = (
+            device.record_srv623(at=event.occurred_at, request_id=request_id, model=model)
+            if event.succeeded
+            else device.record_srv623_failure(
+                at=event.occurred_at, request_id=request_id, reason=event.detail, model=model
+            )
+        )
+        uow.record(device.aggregate_id, Device.create, outcome)
+
+
 # --- the facade for the programme loop ------------------------------------------------------
 
 
@@ -600,6 +675,8 @@ class ProcessManagersReport:
             "suspensions_proposed": ids(SuspensionProposed),
             "suspended": ids(Suspended),
             "non_migratable_candidates": ids(NonMigratableCandidateProposed),
+            "srv623_processed": ids(Srv623Processed),
+            "srv623_failed": ids(Srv623Failed),
             "incidents_raised": [
                 {
                     "incident": e.originator_id,
@@ -614,7 +691,9 @@ class ProcessManagersReport:
 
 class ProcessManagers:
     """The process managers in a fixed order: suspension, Non-Migratable candidates,
-    incidents. Keep one instance across days so that their folded state is kept too."""
+    incidents, SRV 6.23 outcomes (whose ``Srv623Failed`` the candidate monitor reads in the
+    next round of the same ``pull_all``). Keep one instance across days so that their folded
+    state is kept too."""
 
     def __init__(
         self, managers: Sequence[ProcessManager] | None = None, *, batch_size: int = BATCH
@@ -622,7 +701,12 @@ class ProcessManagers:
         self.managers: tuple[ProcessManager, ...] = (
             tuple(managers)
             if managers is not None
-            else (SuspensionMonitor(), NonMigratableCandidateMonitor(), IncidentMonitor())
+            else (
+                SuspensionMonitor(),
+                NonMigratableCandidateMonitor(),
+                IncidentMonitor(),
+                Srv623OutcomeRecorder(),
+            )
         )
         names = [m.name for m in self.managers]
         if len(set(names)) != len(names):

@@ -190,6 +190,8 @@ class RequestCheckResult:
     undecided: Check | None = None
     missing: str | None = None
     next_step: PathStep | None = None  # what the request awaits when every check passed
+    #: The request as the reader verified it (for the steps that follow, without reading again).
+    request: VerifiedRequest | None = attrs.field(default=None, repr=False, eq=False)
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -594,6 +596,7 @@ def _result(
     next_step: PathStep | None = None,
 ) -> RequestCheckResult:
     return RequestCheckResult(
+        request=request,
         request_id=request.request_id,
         route=route,
         status=status,

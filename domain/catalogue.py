@@ -10,6 +10,7 @@ from domain import (
     incidents,
     migration,
     programme_control,
+    refused_request,
     replay,
     selection,
     service_request,
@@ -27,4 +28,5 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     *service_request.EVENTS,
     *replay.EVENTS,
     *anomaly_detection.EVENTS,
+    *refused_request.EVENTS,
 )

@@ -27,7 +27,7 @@ ETMAD 3.5) allows:
    action for SMETS1, and no Command is issued by the DCC (``CommandIssued`` is refused,
    ``NO_COMMAND_FOR_SMETS1``). ``Succeeded`` records that the DCC's processing under clause 8
    is complete: the Command sent (SMETS2+) or the countersigned request handed to the SMETS1
-   Service Provider; what the Device then does is not part of this record.
+   Service Provider.
 
    **[choice]** 8.5 (the 2021 consultation's DCC anomaly detection before sending): we follow
    the ETMAD text, which is silent; no such step is recorded here.
@@ -37,7 +37,24 @@ ETMAD 3.5) allows:
    who is notified: the User always (SRPD 6.1; 8.3(b), 8.3A(b) through the DCC User Interface;
    8.6, 8.6A), and the CoS Party (8.6) or the TCoS Party (8.6A) of the rejection and its
    reasons when the DCC's checks on its communication failed, save where the failure was
-   8.4(c) or 8.4A(c). Nothing follows ``Rejected`` or ``Succeeded``.
+   8.4(c) or 8.4A(c).
+5. ``Ceased``: on the CoS Party path, once the CoS Party's 8.1(b) stage passed and while its
+   answer is awaited, the CoS Party may instead cease processing the request by its CoS Party
+   Threshold Anomaly Detection (SRPD 8.2 "may result in a cessation of processing"; DOMAIN.md
+   3.6). It carries the anomaly decision's reasons; an alert goes to the User (SRPD 20) and
+   nothing is quarantined: the supplier must send a new request. It is not a rejection (no
+   check failed, no DUIS response code). Never on the TCoS Party path: 8.2 is the CoS Party's.
+6. ``DeviceResponded``: the target Device's response to the Command the DCC sent (8.5, 8.5A),
+   once, any time after ``CommandIssued`` (before or after ``Succeeded``), so never for SMETS1
+   (no Command). **[choice]** ``Succeeded`` records that the DCC's processing under clause 8 is
+   complete; what the Device then says is a later fact, recorded on the request because it is
+   this request's outcome on the Device: ``succeeded``, the SHA-256 of the response bytes and
+   the DCC's reading of it (``detail``). A Device that did not answer is recorded with
+   ``answered`` False, an empty digest and ``succeeded`` False. A process manager follows it
+   onto the Device (``application/process_managers.py::Srv623OutcomeRecorder``).
+
+Nothing follows ``Rejected`` or ``Ceased``; nothing but the Device's response follows
+``Succeeded``.
 
 Each command checks the order first and refuses with a stable code (``OrderCode``) naming the
 clause of the step it was asked for; it returns the event, it never changes the state.
@@ -91,6 +108,7 @@ class ServiceRequestStatus(enum.StrEnum):
     REJECTION_DUE = "rejection_due"  # a stage failed or the route refused it: record Rejected
     REJECTED = "rejected"
     SUCCEEDED = "succeeded"
+    CEASED = "ceased"  # SRPD 8.2: the CoS Party's anomaly detection ceased its processing
     LEFT_ON_LEGACY_PATH = "left_on_legacy_path"  # SRPD 6.4(b): clause 8 does not apply
 
 
@@ -102,6 +120,7 @@ class OrderCode(enum.StrEnum):
     ROUTE_NOT_FOR_THIS_REQUEST = "ROUTE_NOT_FOR_THIS_REQUEST"
     REQUEST_REJECTED = "REQUEST_REJECTED"
     REQUEST_SUCCEEDED = "REQUEST_SUCCEEDED"
+    REQUEST_CEASED = "REQUEST_CEASED"
     LEFT_ON_LEGACY_PATH = "LEFT_ON_LEGACY_PATH"
     REJECTION_DUE = "REJECTION_DUE"
     NOTHING_TO_REJECT = "NOTHING_TO_REJECT"
@@ -119,6 +138,10 @@ class OrderCode(enum.StrEnum):
     INVALID_REQUEST_COUNTER = "INVALID_REQUEST_COUNTER"
     USER_ID_REQUIRED = "USER_ID_REQUIRED"
     DEVICE_NOT_TARGET = "DEVICE_NOT_TARGET"
+    CESSATION_REASON_REQUIRED = "CESSATION_REASON_REQUIRED"
+    RESPONSE_BEFORE_COMMAND = "RESPONSE_BEFORE_COMMAND"
+    NO_ANSWER_CANNOT_SUCCEED = "NO_ANSWER_CANNOT_SUCCEED"
+    FAILURE_DETAIL_REQUIRED = "FAILURE_DETAIL_REQUIRED"
 
 
 #: The clause each stage's run is made under.
@@ -327,6 +350,34 @@ class Succeeded(DomainEvent):
     clause: str
 
 
+@attrs.frozen(kw_only=True)
+class Ceased(DomainEvent):
+    """The CoS Party ceased processing the request by its CoS Party Threshold Anomaly
+    Detection (SRPD 8.2): ``reasons`` are the anomaly decision's; ``alerted``: who is told
+    (the User, SRPD 20). Nothing is quarantined: the supplier must resend."""
+
+    TYPE = "etmad.service_request.Ceased.v1"
+    party: Party
+    reasons: tuple[RejectionReason, ...]
+    alerted: tuple[Party, ...] = (Party.USER,)
+    clause: str = clauses.SRPD_8_2
+
+
+@attrs.frozen(kw_only=True)
+class DeviceResponded(DomainEvent):
+    """The target Device's response to the Command (8.5, 8.5A), as the DCC received and read
+    it (``occurred_at``: when): ``answered`` False when the Device did not answer (then
+    ``sha256`` is empty and ``succeeded`` False); ``sha256`` of the response bytes;
+    ``succeeded`` whether the update it carried succeeded; ``detail`` what it said."""
+
+    TYPE = "etmad.service_request.DeviceResponded.v1"
+    answered: bool
+    succeeded: bool
+    sha256: str
+    detail: str
+    clause: str
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     Received,
     Routed,
@@ -336,6 +387,8 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     CommandIssued,
     Rejected,
     Succeeded,
+    Ceased,
+    DeviceResponded,
 )
 
 # --- the path of each route -----------------------------------------------------------------
@@ -425,6 +478,8 @@ class ServiceRequest:
     command: CommandIssued | None = None
     rejection: Rejected | None = None
     succeeded_at: datetime | None = None
+    cessation: Ceased | None = None
+    device_response: DeviceResponded | None = None
     done: tuple[PathStep, ...] = ()
     last_at: datetime
     version: int = 0
@@ -515,6 +570,10 @@ class ServiceRequest:
             case Succeeded():
                 step = self._step_for(StepKind.SUCCESS, None)
                 return attrs.evolve(state, succeeded_at=at, done=(*self.done, step))
+            case Ceased():
+                return attrs.evolve(state, cessation=event)
+            case DeviceResponded():
+                return attrs.evolve(state, device_response=event)
         raise TypeError(f"a ServiceRequest does not fold {event.TYPE}")
 
     def _step_for(self, kind: StepKind, party: Party | None) -> PathStep:
@@ -541,10 +600,9 @@ class ServiceRequest:
 
     @property
     def status(self) -> ServiceRequestStatus:
-        if self.rejection is not None:
-            return ServiceRequestStatus.REJECTED
-        if self.succeeded_at is not None:
-            return ServiceRequestStatus.SUCCEEDED
+        ended = self._ended_as()
+        if ended is not None:
+            return ended
         if self.route is None:
             return ServiceRequestStatus.RECEIVED
         if self.route.route is RouteTo.SMETS1_LEGACY:
@@ -552,6 +610,16 @@ class ServiceRequest:
         if self.route.rejected or self.failed_stage is not None:
             return ServiceRequestStatus.REJECTION_DUE
         return ServiceRequestStatus.IN_PROGRESS
+
+    def _ended_as(self) -> ServiceRequestStatus | None:
+        """The status of a request whose record ended: rejected, ceased or succeeded."""
+        if self.rejection is not None:
+            return ServiceRequestStatus.REJECTED
+        if self.cessation is not None:
+            return ServiceRequestStatus.CEASED
+        if self.succeeded_at is not None:
+            return ServiceRequestStatus.SUCCEEDED
+        return None
 
     @property
     def next_step(self) -> PathStep | None:
@@ -714,6 +782,83 @@ class ServiceRequest:
             clause=REJECTION_CLAUSES[failed.stage],
         )
 
+    def cease(self, *, reasons: Sequence[RejectionReason], at: datetime) -> Ceased:
+        """Record that the CoS Party ceased processing the request by its CoS Party Threshold
+        Anomaly Detection (SRPD 8.2), with the anomaly decision's reasons: on the CoS Party
+        path only, once its 8.1(b) stage passed and while its answer is awaited. The User is
+        alerted (SRPD 20); nothing follows."""
+        at = self._in_time(at)
+        self._not_ended()
+        if self.route_to is RouteTo.TCOS_PARTY:
+            raise _violation(
+                "only the CoS Party ceases processing by anomaly detection (8.2): this request "
+                "is on the TCoS Party path",
+                OrderCode.NOT_ON_ROUTE,
+                clauses.SRPD_8_2,
+            )
+        at = self._expect(PathStep(StepKind.ANSWER, "", party=Party.COS_PARTY), at)
+        if not reasons:
+            raise _violation(
+                "a cessation names the reasons of the anomaly decision that ceased it",
+                OrderCode.CESSATION_REASON_REQUIRED,
+                clauses.SRPD_8_2,
+            )
+        return Ceased(occurred_at=at, party=Party.COS_PARTY, reasons=tuple(reasons))
+
+    def record_device_response(
+        self, *, response: bytes | None, succeeded: bool, detail: str, at: datetime
+    ) -> DeviceResponded:
+        """Record the target Device's response to the Command (8.5, 8.5A): ``response`` its
+        bytes (None: the Device did not answer, which is not a success), ``succeeded`` whether
+        the update it carried succeeded, ``detail`` what it said (required when it did not
+        succeed). Once, after ``CommandIssued``, before or after ``Succeeded``."""
+        at = self._in_time(at)
+        self._not_ended(device_response=True)
+        if self.command is None:
+            if self.smets1:
+                raise _violation(
+                    "for SMETS1 the DCC issues no Command: there is no Device response to record",
+                    OrderCode.NO_COMMAND_FOR_SMETS1,
+                    clauses.SRPD_8_5,
+                )
+            raise _violation(
+                f"request {self.aggregate_id} has no Command issued: the Device's response "
+                "follows the Command",
+                OrderCode.RESPONSE_BEFORE_COMMAND,
+                clauses.SRPD_8_5A if self.route_to is RouteTo.TCOS_PARTY else clauses.SRPD_8_5,
+            )
+        clause = self.command.clause
+        if self.device_response is not None:
+            raise _violation(
+                f"the Device's response to request {self.aggregate_id} was already recorded",
+                OrderCode.ALREADY_RECORDED,
+                clause,
+            )
+        digest = ""
+        if response is None:
+            if succeeded:
+                raise _violation(
+                    "a Device that did not answer did not succeed",
+                    OrderCode.NO_ANSWER_CANNOT_SUCCEED,
+                    clause,
+                )
+        else:
+            digest = _sha256(response, "Device's response", clause)
+        if not succeeded and not detail.strip():
+            raise _violation(
+                "a Device response that did not succeed says why",
+                OrderCode.FAILURE_DETAIL_REQUIRED,
+                clause,
+            )
+        return DeviceResponded(
+            occurred_at=at,
+            answered=response is not None,
+            succeeded=succeeded,
+            sha256=digest,
+            detail=detail,
+            clause=clause,
+        )
+
     # --- checks -----------------------------------------------------------------------------
 
     def _in_time(self, at: datetime) -> datetime:
@@ -726,7 +871,9 @@ class ServiceRequest:
             )
         return at
 
-    def _not_ended(self) -> None:
+    def _not_ended(self, *, device_response: bool = False) -> None:
+        """Refuse when nothing may follow: after ``Rejected``, ``Ceased``, the legacy route, or
+        ``Succeeded`` (save, with ``device_response``, the Device's response)."""
         status = self.status
         if status is ServiceRequestStatus.REJECTED:
             assert self.rejection is not None  # noqa: S101 — that is the status
@@ -735,9 +882,17 @@ class ServiceRequest:
                 OrderCode.REQUEST_REJECTED,
                 self.rejection.clause,
             )
-        if status is ServiceRequestStatus.SUCCEEDED:
+        if status is ServiceRequestStatus.CEASED:
             raise _violation(
-                f"request {self.aggregate_id} has succeeded: nothing follows",
+                f"the CoS Party ceased processing request {self.aggregate_id}: nothing follows; "
+                "the supplier sends a new request",
+                OrderCode.REQUEST_CEASED,
+                clauses.SRPD_8_2,
+            )
+        if status is ServiceRequestStatus.SUCCEEDED and not device_response:
+            raise _violation(
+                f"request {self.aggregate_id} has succeeded: nothing but the Device's response "
+                "follows",
                 OrderCode.REQUEST_SUCCEEDED,
             )
         if status is ServiceRequestStatus.LEFT_ON_LEGACY_PATH:

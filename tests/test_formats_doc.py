@@ -21,6 +21,7 @@ from domain.identifiers import EUI64, DeviceModelKey
 from domain.incidents import incident_aggregate_id
 from domain.migration import migration_aggregate_id
 from domain.programme_control import PROGRAMME_AGGREGATE_ID
+from domain.refused_request import refused_request_aggregate_id
 from domain.replay import request_counters_aggregate_id
 from domain.selection import selection_aggregate_id
 from domain.service_request import service_request_aggregate_id
@@ -47,6 +48,7 @@ AGGREGATE_IDS: dict[str, Callable[[], str]] = {
     "service_request": lambda: service_request_aggregate_id(_DEVICE, _DEVICE, 7),
     "request_counters": lambda: request_counters_aggregate_id(_DEVICE),
     "anomaly_detection": lambda: anomaly_detection_aggregate_id("90-B3-D5-1F-30-01-00-00"),
+    "refused_request": lambda: refused_request_aggregate_id("0" * 64),
 }
 
 

@@ -8,10 +8,9 @@ import pytest
 
 from adapters.bootstrap import build_application
 from adapters.storage.party_details import InMemoryPartyDetails, SQLitePartyDetails
-from application.ports import PartyDetails, PartyDetailsConflict
+from application.ports import PartyDetails
 from application.service import close_application
 from application.settings import Settings
-from domain import clauses
 from domain.identifiers import EUI64
 from tests.conftest import Runner
 
@@ -29,7 +28,7 @@ class PartyDetailsContract:
 
     def test_an_unknown_user_id_has_no_mpids_and_an_unknown_mpid_no_user(self, details):
         assert details.mpids_of(SUPPLIER) == frozenset()
-        assert details.user_id_of("GTSP") is None
+        assert details.user_ids_of("GTSP") == frozenset()
 
     def test_a_party_may_have_several_mpids_and_each_names_its_user(self, details):
         assert details.record_mpid(SUPPLIER, "GTSP") is True
@@ -37,24 +36,21 @@ class PartyDetailsContract:
         assert details.record_mpid(OTHER, "RIVL") is True
         assert details.mpids_of(SUPPLIER) == frozenset({"GTSP", "GTS2"})
         assert details.mpids_of(OTHER) == frozenset({"RIVL"})
-        assert details.user_id_of("GTS2") == SUPPLIER
-        assert details.user_id_of("RIVL") == OTHER
+        assert details.user_ids_of("GTS2") == {SUPPLIER}
+        assert details.user_ids_of("RIVL") == {OTHER}
 
     def test_recording_the_same_pair_twice_keeps_one(self, details):
         assert details.record_mpid(SUPPLIER, "GTSP") is True
         assert details.record_mpid(SUPPLIER, "GTSP") is False
         assert details.mpids_of(SUPPLIER) == frozenset({"GTSP"})
 
-    def test_an_mpid_of_another_party_is_a_conflict_and_changes_nothing(self, details):
-        details.record_mpid(SUPPLIER, "GTSP")
-        with pytest.raises(PartyDetailsConflict) as raised:
-            details.record_mpid(OTHER, "GTSP")
-        assert (raised.value.code, raised.value.clause) == (
-            "PARTY_DETAILS_CONFLICT",
-            clauses.SRPD_6_1,
-        )
-        assert details.user_id_of("GTSP") == SUPPLIER
-        assert details.mpids_of(OTHER) == frozenset()
+    def test_user_ids_recorded_with_one_mpid_are_that_partys(self, details):
+        # A Party has a User ID per User Role: its xmlSign User ID and the User ID its
+        # supplier certificates carry may differ; both are recorded with its MPID.
+        assert details.record_mpid(SUPPLIER, "GTSP") is True
+        assert details.record_mpid(OTHER, "GTSP") is True
+        assert details.user_ids_of("GTSP") == {SUPPLIER, OTHER}
+        assert details.mpids_of(OTHER) == frozenset({"GTSP"})
 
     def test_an_empty_mpid_is_refused(self, details):
         with pytest.raises(ValueError, match="MPID"):
@@ -80,8 +76,8 @@ class TestSQLitePartyDetails(PartyDetailsContract):
         assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP"})
         writer.record_mpid(SUPPLIER, "GTS2")
         assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP", "GTS2"})
-        with pytest.raises(PartyDetailsConflict):
-            reader.record_mpid(OTHER, "GTS2")
+        assert reader.record_mpid(OTHER, "GTS2") is True
+        assert writer.user_ids_of("GTS2") == {SUPPLIER, OTHER}
 
 
 @pytest.mark.parametrize("store", ["memory:", "sqlite"])
@@ -98,7 +94,7 @@ def test_the_composition_root_gives_every_application_party_details(tmp_path: Pa
         again = build_application(url, settings=Settings())
         try:
             assert again.party_details is not None
-            assert again.party_details.user_id_of("GTSP") == SUPPLIER
+            assert again.party_details.user_ids_of("GTSP") == {SUPPLIER}
         finally:
             close_application(again)
 
@@ -112,12 +108,9 @@ def test_party_details_are_recorded_with_etmad_apply(run: Runner) -> None:
     again = run.ok("RecordPartyDetails", user_id="90-B3-D5-1F-30-01-00-00", mpid="SUPA")
     assert isinstance(again.result, dict)
     assert again.result["recorded"] is False  # the same pair twice keeps one
-    refused = run("RecordPartyDetails", user_id="90-B3-D5-1F-30-01-00-01", mpid="SUPA")
-    assert not refused.ok
-    assert refused.error is not None
-    assert (refused.error["code"], refused.error["clause"]) == (
-        "PARTY_DETAILS_CONFLICT",
-        "SRPD 6.1",
-    )
+    # another User ID of the same Party (its supplier certificates' User ID, say)
+    other = run.ok("RecordPartyDetails", user_id="90-B3-D5-1F-30-03-00-00", mpid="SUPA")
+    assert isinstance(other.result, dict)
+    assert other.result["recorded"] is True
     assert run.app.party_details is not None
     assert run.app.party_details.mpids_of(EUI64.parse("90-B3-D5-1F-30-01-00-00")) == {"SUPA"}

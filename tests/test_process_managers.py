@@ -721,7 +721,7 @@ def test_a_crash_inside_the_unit_of_work_saves_nothing_and_a_rerun_saves_it_once
     report = pull(app, managers)  # the same managers: their state is rebuilt from the log
     assert len(proposals(app, A)) == 1
     assert len(report.events) == 4
-    at = positions(app, managers)
+    at = positions(app, managers)[:3]  # the monitors; the SRV 6.23 recorder follows no attempt
     assert len(set(at)) == 1
     assert at[0] > 0
     assert pull(app, managers).events == ()
@@ -774,7 +774,9 @@ def test_a_fresh_application_on_the_same_store_continues_from_the_recorded_posit
     try:
         attempts(second, A, 10, "no_response", start=AT + HOUR)
         managers = ProcessManagers()
-        assert [m.position(second) for m in managers.managers] == [report.pulled[0].position] * 3
+        assert [m.position(second) for m in managers.managers][:3] == [
+            report.pulled[0].position
+        ] * 3
         resumed = pull(second, managers)
         # only the new notifications are processed; the first ten attempts, folded from the
         # log without acting, complete the minimum sample
@@ -879,7 +881,8 @@ def test_pull_all_decodes_each_notification_once_for_every_manager(
     resumed = pull(app, ProcessManagers(batch_size=7))
     assert set(decodes.values()) == {1}
     assert len(decodes) == len(ATTEMPT_TOPICS_READ(app))
-    assert resumed.notifications() == {m.name: 12 for m in managers.managers}
+    monitors = managers.managers[:3]  # the SRV 6.23 recorder follows no attempt
+    assert {k: v for k, v in resumed.notifications().items() if v} == {m.name: 12 for m in monitors}
 
 
 def ATTEMPT_TOPICS_READ(app: EtmadApplication) -> list[int]:  # noqa: N802 — reads as a set
@@ -915,7 +918,7 @@ def test_a_round_serves_managers_at_different_positions_and_with_different_topic
     followed = app.recorder.select_notifications(
         start=1, limit=1_000_000, topics=NonMigratableCandidateMonitor.topics
     )
-    assert positions(app, managers) == [attempted[-1], followed[-1].id, attempted[-1]]
+    assert positions(app, managers)[:3] == [attempted[-1], followed[-1].id, attempted[-1]]
     assert report.notifications() == {
         SuspensionMonitor.name: len(attempted) - ahead.notifications,
         NonMigratableCandidateMonitor.name: len(followed),

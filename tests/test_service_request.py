@@ -25,13 +25,16 @@ from domain.replay import (
 from domain.routing import Route, RouteInputs, RouteTo, decide_route
 from domain.service_request import (
     Artefact,
+    Ceased,
     CheckOutcome,
     CommandIssued,
     Countersigned,
+    DeviceResponded,
     Party,
     PartyAnswered,
     Received,
     Rejected,
+    RejectionReason,
     Routed,
     ServiceRequest,
     ServiceRequestStatus,
@@ -546,6 +549,202 @@ def test_only_the_dccs_checks_on_a_partys_communication_notify_that_party():
     ) == (Party.USER, Party.COS_PARTY)
 
 
+# --- cessation by the CoS Party's anomaly detection (SRPD 8.2, SRPD 20) ---------------------
+
+ANOMALY = (
+    RejectionReason(
+        code="ADT_EXCEEDED",
+        clause=clauses.SRPD_20,
+        detail="101 SRV 6.23 requests in 1440 minutes exceed the ADT of 100",
+    ),
+)
+
+
+def test_the_cos_party_may_cease_a_request_by_anomaly_detection_and_the_user_is_alerted():
+    story = _to_stage(CosParty.ECOS, Stage.COS_PARTY)
+    story.do(story.s.record_stage, Stage.COS_PARTY, all_pass(Stage.COS_PARTY))
+    assert story.s.next_step is not None
+    assert (story.s.next_step.kind, story.s.next_step.party) == ("answer", Party.COS_PARTY)
+    ceased = story.do(story.s.cease, reasons=ANOMALY)
+    assert isinstance(ceased, Ceased)
+    assert (ceased.party, ceased.reasons, ceased.clause) == (
+        Party.COS_PARTY,
+        ANOMALY,
+        clauses.SRPD_8_2,
+    )
+    assert ceased.alerted == (Party.USER,)  # SRPD 20: an alert to the User
+    s = story.s
+    assert s.status is ServiceRequestStatus.CEASED
+    assert s.cessation == ceased
+    assert s.next_step is None
+    # not a rejection: no check failed, no DUIS response code, nothing quarantined
+    assert s.rejection is None
+    assert s.response_code is None
+    assert s.answers == ()
+    assert fold(story.events) == s
+
+
+def test_a_smets1_request_may_be_ceased_on_the_cos_party_path_too():
+    story = _to_stage(CosParty.ECOS, Stage.COS_PARTY, S1)
+    story.do(story.s.record_stage, Stage.COS_PARTY, all_pass(Stage.COS_PARTY, S1))
+    story.do(story.s.cease, reasons=ANOMALY)
+    assert story.status() is ServiceRequestStatus.CEASED
+
+
+def test_a_cessation_waits_for_the_cos_partys_stage_and_precedes_its_answer():
+    story = Story(received())
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "NOT_ROUTED"
+    story.do(story.s.record_route, route(CosParty.ECOS))
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "STEP_OUT_OF_ORDER"
+    story.do(story.s.record_stage, Stage.DCC_REQUEST, all_pass(Stage.DCC_REQUEST))
+    story.do(story.s.record_countersigned, to=Party.COS_PARTY, artefact=b"countersigned")
+    # the countersigned request reached the CoS Party, its 8.1(b) checks are not recorded yet
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "STEP_OUT_OF_ORDER"
+    story.do(story.s.record_stage, Stage.COS_PARTY, all_pass(Stage.COS_PARTY))
+    assert story.refused(story.s.cease, reasons=()) == "CESSATION_REASON_REQUIRED"
+    story.do(story.s.record_answer, party=Party.COS_PARTY, artefact=b"response")
+    # it answered: it did not cease
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "ALREADY_RECORDED"
+
+
+def test_a_failed_cos_party_stage_is_rejected_not_ceased():
+    story = _to_stage(CosParty.ECOS, Stage.COS_PARTY)
+    story.do(story.s.record_stage, Stage.COS_PARTY, failing_at(Check.COS_8_1_B_IV_NOT_A_REPLAY))
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "REJECTION_DUE"
+
+
+def test_the_tcos_party_never_ceases():
+    story = _to_stage(CosParty.TCOS, Stage.TCOS_PARTY)
+    story.do(story.s.record_stage, Stage.TCOS_PARTY, all_pass(Stage.TCOS_PARTY))
+    with pytest.raises(RuleViolation) as refusal:
+        story.s.cease(reasons=ANOMALY, at=later(story.minute + 1))
+    assert (refusal.value.code, refusal.value.clause) == ("NOT_ON_ROUTE", clauses.SRPD_8_2)
+
+
+def test_nothing_follows_a_cessation():
+    story = _to_stage(CosParty.ECOS, Stage.COS_PARTY)
+    story.do(story.s.record_stage, Stage.COS_PARTY, all_pass(Stage.COS_PARTY))
+    story.do(story.s.cease, reasons=ANOMALY)
+    assert story.refused(story.s.cease, reasons=ANOMALY) == "REQUEST_CEASED"
+    assert story.refused(story.s.record_answer, party=Party.COS_PARTY, artefact=b"a") == (
+        "REQUEST_CEASED"
+    )
+    assert story.refused(story.s.reject) == "REQUEST_CEASED"
+    assert story.refused(story.s.succeed) == "REQUEST_CEASED"
+    assert story.refused(story.s.record_command, command=b"c", transport="t") == ("REQUEST_CEASED")
+    assert (
+        story.refused(story.s.record_device_response, response=b"r", succeeded=True, detail="")
+        == "REQUEST_CEASED"
+    )
+
+
+# --- the Device's response to the Command (8.5, 8.5A) -----------------------------------------
+
+
+def _commanded(party: CosParty) -> Story:
+    """A SMETS2+ request on ``party``'s path, its Command issued."""
+    stage = (
+        Stage.DCC_SIGNED_PRE_COMMAND
+        if party is CosParty.TCOS
+        else Stage.DCC_COS_AUTHORISATION_RESPONSE
+    )
+    story = _to_stage(party, stage)
+    story.do(story.s.record_stage, stage, all_pass(stage))
+    story.do(story.s.record_command, command=b"command", transport="dcc-transport")
+    return story
+
+
+def test_the_devices_response_follows_success_on_the_tcos_party_path():
+    story = _commanded(CosParty.TCOS)
+    story.do(story.s.succeed)
+    responded = story.do(
+        story.s.record_device_response, response=b"abc", succeeded=True, detail="success"
+    )
+    assert isinstance(responded, DeviceResponded)
+    assert (responded.answered, responded.succeeded, responded.detail) == (True, True, "success")
+    assert responded.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert responded.clause == clauses.SRPD_8_5A
+    s = story.s
+    assert s.status is ServiceRequestStatus.SUCCEEDED  # the DCC's processing stays complete
+    assert s.device_response == responded
+    assert fold(story.events) == s
+    # once only, and nothing else after it
+    assert (
+        story.refused(story.s.record_device_response, response=b"abc", succeeded=True, detail="")
+        == "ALREADY_RECORDED"
+    )
+    assert story.refused(story.s.succeed) == "REQUEST_SUCCEEDED"
+    assert story.refused(story.s.reject) == "REQUEST_SUCCEEDED"
+
+
+def test_the_devices_response_may_come_before_success_on_the_cos_party_path():
+    story = _commanded(CosParty.ECOS)
+    responded = story.do(
+        story.s.record_device_response,
+        response=b"rejected",
+        succeeded=False,
+        detail="badCertificate",
+    )
+    assert isinstance(responded, DeviceResponded)
+    assert (responded.succeeded, responded.clause) == (False, clauses.SRPD_8_5)
+    assert story.status() is ServiceRequestStatus.IN_PROGRESS  # Succeeded is still awaited
+    story.do(story.s.succeed)
+    assert story.status() is ServiceRequestStatus.SUCCEEDED
+    assert story.s.device_response == responded
+    assert fold(story.events) == story.s
+
+
+def test_a_device_that_did_not_answer_is_recorded_as_not_answered_and_not_succeeded():
+    story = _commanded(CosParty.ECOS)
+    story.do(story.s.succeed)
+    assert (
+        story.refused(story.s.record_device_response, response=None, succeeded=True, detail="")
+        == "NO_ANSWER_CANNOT_SUCCEED"
+    )
+    assert (
+        story.refused(story.s.record_device_response, response=None, succeeded=False, detail=" ")
+        == "FAILURE_DETAIL_REQUIRED"
+    )
+    assert (
+        story.refused(story.s.record_device_response, response=b"", succeeded=False, detail="x")
+        == "EMPTY_ARTEFACT"
+    )
+    responded = story.do(
+        story.s.record_device_response, response=None, succeeded=False, detail="no response"
+    )
+    assert isinstance(responded, DeviceResponded)
+    assert (responded.answered, responded.succeeded, responded.sha256) == (False, False, "")
+
+
+def test_the_devices_response_follows_the_command_and_never_comes_for_smets1():
+    story = _to_stage(CosParty.ECOS, Stage.DCC_COS_AUTHORISATION_RESPONSE)
+    args = {"response": b"r", "succeeded": True, "detail": ""}
+    assert story.refused(story.s.record_device_response, **args) == "RESPONSE_BEFORE_COMMAND"
+    story.do(
+        story.s.record_stage,
+        Stage.DCC_COS_AUTHORISATION_RESPONSE,
+        all_pass(Stage.DCC_COS_AUTHORISATION_RESPONSE),
+    )
+    assert story.refused(story.s.record_device_response, **args) == "RESPONSE_BEFORE_COMMAND"
+    # SMETS1: the DCC countersigns to the SMETS1 Service Provider, no Command, no response
+    smets1 = _to_stage(CosParty.ECOS, Stage.DCC_COS_AUTHORISATION_RESPONSE, S1)
+    run = all_pass(Stage.DCC_COS_AUTHORISATION_RESPONSE, S1)
+    smets1.do(smets1.s.record_stage, Stage.DCC_COS_AUTHORISATION_RESPONSE, run)
+    smets1.do(smets1.s.record_countersigned, to=Party.SMETS1_SERVICE_PROVIDER, artefact=b"s1")
+    smets1.do(smets1.s.succeed)
+    assert smets1.refused(smets1.s.record_device_response, **args) == "NO_COMMAND_FOR_SMETS1"
+
+
+def test_a_rejected_request_has_no_device_response():
+    story = _to_stage(CosParty.ECOS, Stage.COS_PARTY)
+    story.do(story.s.record_stage, Stage.COS_PARTY, failing_at(Check.COS_8_1_B_IV_NOT_A_REPLAY))
+    story.do(story.s.reject)
+    assert (
+        story.refused(story.s.record_device_response, response=b"r", succeeded=True, detail="")
+        == "REQUEST_REJECTED"
+    )
+
+
 # --- the anti-replay record -----------------------------------------------------------------
 
 
@@ -612,6 +811,9 @@ def _commands(s: ServiceRequest, generation: SmetsGeneration) -> list[Callable[.
         lambda at: s.reject(at=at),
         lambda at: s.succeed(at=at),
         lambda at: s.record_command(command=b"c", transport="t", at=at),
+        lambda at: s.cease(reasons=ANOMALY, at=at),
+        lambda at: s.record_device_response(response=b"r", succeeded=True, detail="", at=at),
+        lambda at: s.record_device_response(response=None, succeeded=False, detail="no", at=at),
     ]
     for party in (Party.COS_PARTY, Party.TCOS_PARTY, Party.SMETS1_SERVICE_PROVIDER):
         commands.append(lambda at, p=party: s.record_countersigned(to=p, artefact=b"x", at=at))
@@ -628,12 +830,19 @@ def _commands(s: ServiceRequest, generation: SmetsGeneration) -> list[Callable[.
 def _forward(
     s: ServiceRequest, generation: SmetsGeneration, *, fail: bool
 ) -> Callable[..., DomainEvent] | None:
-    """The command the request awaits (a failing run of a stage when ``fail``), if any."""
+    """The command the request awaits (a failing run of a stage, or the CoS Party's
+    cessation, when ``fail``), if any; after success, the Device's response to its Command."""
     if s.status is ServiceRequestStatus.REJECTION_DUE:
         return lambda at: s.reject(at=at)
     step = s.next_step
     if step is None:
+        if s.command is not None and s.device_response is None:
+            return lambda at: s.record_device_response(
+                response=b"r", succeeded=not fail, detail="" if not fail else "rejected", at=at
+            )
         return None
+    if fail and step.kind == "answer" and step.party is Party.COS_PARTY:
+        return lambda at: s.cease(reasons=ANOMALY, at=at)
     if step.stage is not None:
         stage, last = step.stage, checks_of(step.stage, smets1_target=generation is S1)[-1]
         run = failing_at(last, generation) if fail else all_pass(stage, generation)
@@ -646,6 +855,25 @@ def _forward(
         "success": lambda at: s.succeed(at=at),
     }
     return calls[step.kind]
+
+
+def _assert_cessation_and_response_consistent(s: ServiceRequest, events: list[DomainEvent]):
+    """A cessation ends the record, on the CoS Party path after its stage passed and before
+    its answer; a Device's response, once, follows the Command, and only success follows it."""
+    if s.status is ServiceRequestStatus.CEASED:
+        assert isinstance(events[-1], Ceased)
+        assert s.route_to is RouteTo.COS_PARTY
+        assert s.done[-1].stage is Stage.COS_PARTY
+        assert s.answers == ()
+    else:
+        assert not any(isinstance(e, Ceased) for e in events)
+    responses = [i for i, e in enumerate(events) if isinstance(e, DeviceResponded)]
+    assert len(responses) <= 1
+    if responses:
+        assert s.command is not None
+        assert s.device_response == events[responses[0]]
+        assert all(isinstance(e, Succeeded) for e in events[responses[0] + 1 :])
+        assert s.status in {ServiceRequestStatus.IN_PROGRESS, ServiceRequestStatus.SUCCEEDED}
 
 
 @settings(max_examples=200, deadline=None)
@@ -668,7 +896,8 @@ def test_any_sequence_of_accepted_commands_folds_to_a_consistent_state(generatio
             continue
     s = story.s
     event(f"{s.route_to} {s.status}")
-    assert not (s.rejection is not None and s.succeeded_at is not None)
+    ended = [s.rejection is not None, s.succeeded_at is not None, s.cessation is not None]
+    assert sum(ended) <= 1
     assert fold(story.events) == s
     assert len(s.done) <= len(s.path)
     assert s.path[: len(s.done)] == s.done
@@ -684,6 +913,7 @@ def test_any_sequence_of_accepted_commands_folds_to_a_consistent_state(generatio
     else:
         assert s.rejection is None
         assert not any(isinstance(e, Rejected) for e in story.events)
+    _assert_cessation_and_response_consistent(s, story.events)
     failed = [x for x in s.stages if x.failed is not None]
     assert len(failed) <= 1
     if failed:

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from adapters.codecs.gbcs import (
     TRANSCOS_CELL,
-    CredentialsReplacementMode,
     GeneralSigningMessage,
     StatusCode,
     UpdateSecurityCredentialsResponse,
@@ -420,11 +419,12 @@ def test_a_device_ignores_what_it_cannot_act_on():
         certification_path=[material().oca.der],
         supplier_floor_seq_number=0,
         apply_time_based_cpv_checks=None,
+        execution_date_time=datetime(2030, 1, 2, tzinfo=UTC),
     )
     signed_7 = sign_command(
         mode_7, originator=TCOS_PARTY, recipient=DEVICE, signer=material().pki.signer, key="tcos-ds"
     )
-    _ignored(send(signed_7.encode()), CredentialsReplacementMode.SUPPLIER_BY_TRANSCOS.name)
+    _ignored(send(signed_7.encode()), "future-dated")
     # Nothing ignored changed the Device, nor used up counter 1.
     assert fleet.credential(DEVICE) == material().tcos.der
     answered = send(material().command(DEVICE, 1))

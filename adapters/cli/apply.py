@@ -21,6 +21,7 @@ from adapters.command_schema import CommandValidator
 from application.anomaly_detection import AdtFileReader
 from application.commands import CommandResult, command_names, execute
 from application.service import EtmadApplication
+from application.srv623_chain import Srv623Setup
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -67,9 +68,11 @@ def apply_lines(
     out: IO[str],
     *,
     adt_files: AdtFileReader | None = None,
+    srv623: Srv623Setup | None = None,
 ) -> ApplySummary:
     """Apply each command line; a file a command names by its path (``LoadAdtFile``) is read
-    by ``adt_files``, by default from the file system, relative to the working directory."""
+    by ``adt_files``, by default from the file system, relative to the working directory.
+    ``ProcessSrv623`` and ``RecordSrv623Response`` run with ``srv623`` (refused without it)."""
     log = structlog.get_logger("etmad.apply")
     files = adt_files if adt_files is not None else DiskAdtFiles()
     validator = CommandValidator()
@@ -79,7 +82,7 @@ def apply_lines(
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        result = _one(app, validator, known, line, number, adt_files=files)
+        result = _one(app, validator, known, line, number, adt_files=files, srv623=srv623)
         out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         out.flush()
         if not result.ok:
@@ -102,6 +105,7 @@ def _one(
     number: int,
     *,
     adt_files: AdtFileReader,
+    srv623: Srv623Setup | None,
 ) -> CommandResult:
     try:
         command = json.loads(line)
@@ -129,4 +133,4 @@ def _one(
                     "message": f"line {number}: " + "; ".join(problems),
                 },
             )
-    return execute(app, command, adt_files=adt_files)
+    return execute(app, command, adt_files=adt_files, srv623=srv623)

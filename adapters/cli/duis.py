@@ -36,7 +36,7 @@ Exit 0 when all hold, 1 with the reason otherwise, 2 when the input cannot be re
 """
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -61,7 +61,7 @@ def add_duis_parser(sub: Any) -> None:  # noqa: ANN401 — argparse's private su
     verify.add_argument("file", help="a DUIS XML file, or - for standard input")
     verify.add_argument(
         "--at",
-        type=_instant,
+        type=instant,
         default=None,
         metavar="T",
         help="judge the signer's validity at T, ISO 8601 with a time zone (default: now)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -19,12 +20,14 @@ from adapters.cli.apply import EXIT_UNREADABLE, UnreadableInputError, apply_line
 from adapters.cli.duis import add_duis_parser, run_duis
 from adapters.cli.gbcs import add_gbcs_parser, run_gbcs
 from adapters.cli.programme import add_programme_parser, run_programme
+from adapters.cli.sr import add_sr_parser, run_sr
 from adapters.command_schema import command_schema
 from application.mapper import Envelope, event_record
 from application.service import EtmadApplication, close_application
 from domain.errors import DomainError
 
 EXIT_USAGE = 2
+SRV623_CONFIG_ENV = "ETMAD_SRV623_CONFIG"
 
 DESCRIPTION = """\
 etmad decides and records, as events, the migration of smart-metering Devices from the
@@ -48,6 +51,8 @@ examples:
   etmad log --limit 20                 the event log in canonical JSON, oldest first
   etmad programme run --from 2023-08-01 --days 5
                                        run the migration programme on the simulated fleet
+  etmad sr process request.xml --at 2023-11-14T22:13:20Z
+                                       one signed SRV 6.23 request through SRPD clause 8
 
 docs/commands.md describes every command; docs/operations.md every setting.
 """
@@ -103,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         "1 if any was rejected, 2 if the input could not be read.",
     )
     apply.add_argument("file", help="a JSON Lines file, or - for standard input")
+    apply.add_argument(
+        "--srv623-config",
+        default=None,
+        metavar="FILE",
+        help="the SRV 6.23 set-up file ProcessSrv623 and RecordSrv623Response run with "
+        f"(default ${SRV623_CONFIG_ENV})",
+    )
     _add_store(apply)
 
     sub.add_parser("schema", help="print the JSON Schema of apply commands")
@@ -148,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_duis_parser(sub)
     add_gbcs_parser(sub)
     add_programme_parser(sub, _add_store)
+    add_sr_parser(sub, _add_store)
     return parser
 
 
@@ -165,7 +178,13 @@ def _application(args: argparse.Namespace) -> EtmadApplication:
 def _run_apply(args: argparse.Namespace) -> int:
     app = _application(args)
     try:
-        summary = apply_lines(app, read_lines(args.file), sys.stdout)
+        srv623 = None
+        config = args.srv623_config or os.environ.get(SRV623_CONFIG_ENV)
+        if config:
+            from adapters.srv623_setup import load_srv623_setup  # noqa: PLC0415 — codecs
+
+            srv623 = load_srv623_setup(config, app)
+        summary = apply_lines(app, read_lines(args.file), sys.stdout, srv623=srv623)
     except UnreadableInputError as e:
         print(f"etmad apply: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -200,7 +219,7 @@ def _run_log(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one exit per verb
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 — one exit per verb
     args = build_parser().parse_args(argv)
     configure_logging(level=args.log_level)
     try:
@@ -221,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one exi
             return run_gbcs(args)
         if args.verb == "programme":
             return run_programme(args, _application(args))
+        if args.verb == "sr":
+            return run_sr(args, _application(args))
     except (ConfigurationError, DomainError) as e:
         print(f"etmad {args.verb}: {e.message} [{e.code}]", file=sys.stderr)
         return EXIT_USAGE

@@ -119,6 +119,7 @@ class PkiBuilder:
         self.not_before = not_before
         self.not_after = not_after
         self._private: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._adopted: set[str] = set()
         self._serials = itertools.count(0x5EC0_0001)
         self._handles = itertools.count(1)
 
@@ -248,7 +249,32 @@ class PkiBuilder:
         """The same certificate (same Certificate ID) with a signature that does not verify."""
         return IssuedCertificate(tamper_signature(issued.der), issued.key)
 
+    def private_key_der(self, handle: str) -> bytes:
+        """The PKCS#8 DER of the test key ``handle``, to hand it to the one service that signs
+        with it (a test PKI's keys protect nothing)."""
+        return self._private[handle].private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def adopt_key(self, handle: str, private_key: bytes) -> None:
+        """Certify an existing key (PKCS#8 DER or PEM): certificates issued with ``key=handle``
+        carry it, and ``signer`` signs with it."""
+        loaded = (
+            serialization.load_pem_private_key(private_key, password=None)
+            if private_key.lstrip().startswith(b"-----")
+            else serialization.load_der_private_key(private_key, password=None)
+        )
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{handle}: not an elliptic-curve private key")
+        self.signer.add_key(handle, private_key)
+        self._private[handle] = loaded
+        self._adopted.add(handle)
+
     def _new_key(self, handle: str | None) -> tuple[str, ec.EllipticCurvePrivateKey]:
+        if handle is not None and handle in self._adopted:
+            return handle, self._private[handle]
         name = handle or f"test-key-{next(self._handles)}"
         if self.seed is None:
             private = ec.generate_private_key(ec.SECP256R1())

@@ -5,8 +5,9 @@ The simulation is told which Devices exist and of which Device Model (``add_devi
 firmware upgrade moves a Device: ``set_model``), how each Device Model behaves
 (``set_behaviour``), which Devices have a fault of their own (``set_fault``) and when a
 system is down (``add_outage``). It keeps, per Device, the credential the Device holds in its
-transitionalCoS cell (the TCoS Party's until a replacement succeeds), the last command counter
-it accepted, whether the TCoS Service Provider was instructed, and its own random stream.
+transitionalCoS cell (the TCoS Party's until a replacement succeeds), what its Supplier cells
+hold once an SRV 6.23 command replaced them, the last command counter it accepted, whether the
+TCoS Service Provider was instructed, and its own random stream.
 
 Determinism: every random draw comes from a ``random.Random`` seeded with the simulation's
 seed and the Device ID, one draw per command sent to that Device. The same seed and the same
@@ -32,7 +33,7 @@ from adapters.simulator.behaviour import (
 )
 from adapters.simulator.device_keys import SeededDeviceSigner
 from domain.identifiers import EUI64, DeviceModelKey
-from domain.smki import KeyUsage, OrganisationCertificate, RemotePartyRole
+from domain.smki import KeyUsage, OrganisationCertificate, RemotePartyRole, TrustAnchorCell
 
 
 class DeviceNotInFleet(LookupError):  # noqa: N818 — reads as the fact it reports
@@ -63,6 +64,8 @@ class SimulatedDevice:
     stream: random.Random = attrs.field(repr=False)
     last_counter: int | None = None  # the last command counter it accepted from that cell
     instructed: bool = False  # the TCoS Service Provider was instructed to initiate
+    # what its Supplier cells hold: set by an SRV 6.23 supplierByTransCoS command it executed
+    supplier_cells: dict[TrustAnchorCell, OrganisationCertificate] = attrs.field(factory=dict)
 
     def draw(self) -> float:
         """The next number in [0, 1) of this Device's random stream."""
@@ -197,6 +200,14 @@ class FleetSimulation:
     def credential(self, device_id: EUI64) -> bytes:
         """The DER certificate the Device holds in its transitionalCoS cell."""
         return self._known(device_id).credential.certificate.der
+
+    def supplier_certificates(self, device_id: EUI64) -> dict[TrustAnchorCell, bytes]:
+        """The DER certificates the Device holds in its Supplier cells, by cell (those an
+        SRV 6.23 supplierByTransCoS command put there; empty before the first)."""
+        return {
+            cell: held.certificate.der
+            for cell, held in self._known(device_id).supplier_cells.items()
+        }
 
     def holds_ecos_credential(self, device_id: EUI64) -> bool:
         """Whether the Device's transitionalCoS credential pertains to the ECoS Party (its
