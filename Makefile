@@ -32,6 +32,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks.srv623
 
 clean:
 	rm -rf var/*.sqlite var/*.sqlite-* .pytest_cache .mypy_cache .ruff_cache .hypothesis

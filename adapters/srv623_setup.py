@@ -128,8 +128,12 @@ def build_srv623_setup(
     *,
     transport: DeviceTransport | None = None,
     requests: RequestFiles | None = None,
+    cos_party_store: EtmadApplication | None = None,
+    tcos_party_store: EtmadApplication | None = None,
 ) -> Srv623Setup:
-    """The three services, each signing with its own keys only."""
+    """The three services, each signing with its own keys only. ``app`` is the DCC's store
+    (and the DSP's data the parties may consult, ``DspLookup``); each party records in its own
+    store when one is given, else in ``app`` (the embedded form, decision 63)."""
     for pair in (keys.dcc, keys.cos_party_xml_sign, keys.ecos, keys.tcos):
         keys.trust.add(pair.certificate)
     reader = DuisSignedRequestReader(
@@ -138,7 +142,7 @@ def build_srv623_setup(
     countersigned = PartyCountersignedReader(authority=keys.trust, request_reader=reader)
     lookup = ApplicationDspLookup(app)
     cos_party = CosPartyService(
-        app,
+        cos_party_store or app,
         countersigned_reader=countersigned,
         pre_command_signer=GbcsPreCommandSigner(
             signer=keys.ecos.signer,
@@ -155,7 +159,7 @@ def build_srv623_setup(
         smets1=lookup.smets1,
     )
     tcos_party = TcosPartyService(
-        app,
+        tcos_party_store or app,
         countersigned_reader=countersigned,
         pre_command_signer=GbcsPreCommandSigner(
             signer=keys.tcos.signer,

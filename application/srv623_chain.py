@@ -478,11 +478,10 @@ class _Run:
             notified = tuple(ceased.alerted)
             message = "; ".join(f"{r.code}: {r.detail}" for r in ceased.reasons)
         if state.status is ServiceRequestStatus.SUCCEEDED:
-            message = (
-                "processed: the Command was sent"
-                if not state.smets1
-                else ("processed: countersigned to the SMETS1 Service Provider")
-            )
+            message = "processed: countersigned to the SMETS1 Service Provider"
+            if state.command is not None:
+                handed = state.command.transport == HANDED_OVER
+                message = f"processed: the Command was {'handed over' if handed else 'sent'}"
             if self.device_outcome is not None:
                 message += f"; the Device: {self.device_outcome.detail}"
             elif not state.smets1 and state.device_response is None:

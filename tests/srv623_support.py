@@ -117,7 +117,14 @@ class Srv623World:
             default_behaviour=behaviour,
         )
 
-    def setup(self, app: EtmadApplication, *, fleet: FleetSimulation | None) -> Srv623Setup:
+    def setup(
+        self,
+        app: EtmadApplication,
+        *,
+        fleet: FleetSimulation | None,
+        cos_party_store: EtmadApplication | None = None,
+        tcos_party_store: EtmadApplication | None = None,
+    ) -> Srv623Setup:
         """The DCC, CoS Party and TCoS Party, each signing with its own keys only."""
         dcc_signer = z1_signer(self.vectors, DCC)
         tcos_signer = z1_signer(self.vectors, TCOS)
@@ -138,7 +145,13 @@ class Srv623World:
             tcos=SigningKey(signer=tcos_signer, key=TCOS, certificate=self.tcos_certificate),
         )
         transport = None if fleet is None else SimulatedDeviceTransport(fleet)
-        return build_srv623_setup(app, keys, transport=transport)
+        return build_srv623_setup(
+            app,
+            keys,
+            transport=transport,
+            cos_party_store=cos_party_store,
+            tcos_party_store=tcos_party_store,
+        )
 
     # --- the inventory ----------------------------------------------------------------------
 

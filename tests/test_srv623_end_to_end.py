@@ -11,11 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.bootstrap import build_application
 from adapters.codecs.duis import parse_document, read_cos_update_request
 from adapters.codecs.substantive import from_cos_update_request, from_pre_command
 from adapters.srv623_artefacts import GbcsPreCommandReader
+from application.anomaly_detection import load_adt_file
 from application.service import EtmadApplication
+from application.settings import Settings
 from application.srv623_chain import Srv623Result, process_srv623, result_json
+from domain.anomaly_detection import SRV_6_23, AdtEntry
 from domain.device import Device, Srv623Processed, device_aggregate_id
 from domain.device_model import DeviceModel, model_aggregate_id
 from domain.refused_request import RefusedRequest, refused_request_aggregate_id
@@ -28,6 +32,7 @@ from domain.service_request import (
 )
 from domain.srv623_checks import Check, Stage
 from domain.substantive import compare
+from tests.conftest import FixedClock
 from tests.duis_support import AT, FUTURE_DATED, IMMEDIATE, ORIGINATOR, TEMPLATES, require_vectors
 from tests.srv623_support import MODEL, TARGET, Srv623World
 
@@ -173,6 +178,36 @@ def test_without_a_transport_the_command_is_handed_over_and_awaits_the_response(
     assert "awaiting the Device's response" in result.message
     assert result.device_outcome is None
     assert request_of(app, IMMEDIATE).device_response is None
+
+
+def test_the_parties_may_keep_their_own_stores_and_the_dcc_records_none_of_their_aggregates(
+    app, world
+):
+    """DOMAIN 1: three separable services. With their own stores, the CoS Party's records
+    (its replay record, Pre-Command counters, anomaly detection) are in its store only; the
+    DCC's holds the ServiceRequest and the DSP's data the parties consult."""
+    dcc = app
+    cos_party = build_application("memory:", settings=Settings(), clock=FixedClock())
+    tcos_party = build_application("memory:", settings=Settings(), clock=FixedClock())
+    simulated = world.fleet()
+    world.inventory(dcc, migrated=True, fleet=simulated, adt=None)
+    entry = AdtEntry(srv=SRV_6_23, time_period_minutes=1440, adt=100, warning=0)
+    load_adt_file(cos_party, user_id=str(ORIGINATOR), sequence_number=1, entries=(entry,), at=AT)
+    setup = world.setup(
+        dcc, fleet=simulated, cos_party_store=cos_party, tcos_party_store=tcos_party
+    )
+    result = process_srv623(dcc, setup.dcc, setup.parties, world.signed(IMMEDIATE), at=AT)
+    assert result.status == "succeeded", result.message
+
+    def ids(app: EtmadApplication) -> set[str]:
+        found = app.recorder.select_notifications(start=1, limit=10_000)
+        return {str(n.originator_id).split(":")[0] for n in found}
+
+    assert {"cos-party", "adt"} <= ids(cos_party)
+    assert "service-request" not in ids(cos_party)
+    assert not ({"cos-party", "tcos-party", "adt"} & ids(dcc))
+    assert "service-request" in ids(dcc)
+    assert ids(tcos_party) == set()
 
 
 # --- hostile input, end to end ------------------------------------------------------------------
