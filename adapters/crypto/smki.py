@@ -24,6 +24,9 @@ escapes for bad input, however malformed.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -123,16 +126,57 @@ def certificate_from_pem_or_der(data: bytes | str) -> bytes:
     return certificates[0]
 
 
+#: Certificates read recently, by their DER: a certificate is an immutable value, and one SRV
+#: 6.23 request has its certificates read by each party (tens of reads of a few certificates).
+#: A refusal is kept too, and raised afresh each time.
+PARSED_CERTIFICATES: Final = 4096
+
+
 def parse_certificate(data: bytes | str) -> Certificate:
     """Read one X.509 certificate (PEM text or bytes, or DER) into a ``Certificate``."""
-    der = certificate_from_pem_or_der(data)
-    return _guarded(lambda: _certificate(_load(der)))
+    return _parsed(certificate_from_pem_or_der(data))
 
 
 def parse_organisation_certificate(data: bytes | str | Certificate) -> OrganisationCertificate:
     """Read an SMKI Organisation Certificate: role, Entity Identifier, key usage (DOMAIN.md 6)."""
-    certificate = data if isinstance(data, Certificate) else parse_certificate(data)
-    return _guarded(lambda: _organisation(certificate, _load(certificate.der)))
+    der = data.der if isinstance(data, Certificate) else certificate_from_pem_or_der(data)
+    return _organisation_parsed(der)
+
+
+def _parsed(der: bytes) -> Certificate:
+    return _kept(_read_certificate(der))
+
+
+def _organisation_parsed(der: bytes) -> OrganisationCertificate:
+    return _kept(_read_organisation(der))
+
+
+def _kept(found: T | InvalidCertificate) -> T:
+    """A kept reading: the value, or a fresh copy of the refusal (a certificate that is not an
+    Organisation Certificate, such as a role code the enumeration does not know, is asked about
+    as often as one that is)."""
+    if isinstance(found, InvalidCertificate):
+        raise copy.copy(found) from None
+    return found
+
+
+@functools.lru_cache(maxsize=PARSED_CERTIFICATES)
+def _read_certificate(der: bytes) -> Certificate | InvalidCertificate:
+    try:
+        return _guarded(lambda: _certificate(_load(der)))
+    except InvalidCertificate as e:
+        return e
+
+
+@functools.lru_cache(maxsize=PARSED_CERTIFICATES)
+def _read_organisation(der: bytes) -> OrganisationCertificate | InvalidCertificate:
+    found = _read_certificate(der)
+    if isinstance(found, InvalidCertificate):
+        return found
+    try:
+        return _guarded(lambda: _organisation(found, _load(der)))
+    except InvalidCertificate as e:
+        return e
 
 
 def parse_device_certificate(data: bytes | str | Certificate) -> DeviceCertificate:
