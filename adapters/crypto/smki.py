@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import functools
-
 import re
 from collections.abc import Callable
 from datetime import datetime
