@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check bench clean distclean
+.PHONY: demo test check bench clean distclean system-packages
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "etmad needs Python 3.11 or later")'
@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/etmad demo --store sqlite:///var/etmad.sqlite --fresh
 
-test: $(STAMP)
+system-packages:
+	@.ci/system-packages
+
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
