@@ -231,6 +231,9 @@ _COMMANDS: dict[str, dict[str, Any]] = {
     "ShowProgramme": _command("ShowProgramme", {"at": _TIME}),
     "ShowIncident": _command("ShowIncident", {"incident": _NONEMPTY}),
     "ListIncidents": _command("ListIncidents", {"at": _TIME}),
+    "ShowSmets1Readiness": _command(
+        "ShowSmets1Readiness", {"at": _TIME}, {"period_end": _TIME, "limit": _WHOLE}
+    ),
     "LoadAdtFile": _command("LoadAdtFile", {"user_id": _USER_ID, "path": _NONEMPTY, "at": _TIME}),
     "ShowAdtThresholds": _command("ShowAdtThresholds", {"user_id": _USER_ID, "at": _TIME}),
     "ProcessSrv623": _command("ProcessSrv623", {"request_xml": _NONEMPTY, "at": _TIME}),

@@ -41,6 +41,7 @@ from application.programme_control import (
 from application.remediation import assign_remediation, record_remediation_action
 from application.serialization import JSON, format_time, to_primitive
 from application.service import EtmadApplication, Outcome
+from application.smets1_readiness import DEFAULT_LIMIT, report_json, smets1_readiness
 from application.srv623_chain import (
     Srv623Setup,
     process_srv623,
@@ -759,6 +760,15 @@ def _list_incidents(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
     return _done(
         Outcome(()), {"as_of": format_time(at), "incidents": [_incident(i) for i in incidents]}
     )
+
+
+@handler("ShowSmets1Readiness")
+def _show_smets1_readiness(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    limit = DEFAULT_LIMIT if p.get("limit") is None else _whole(p, "limit")
+    if limit < 0:
+        raise InvalidCommand("field 'limit' must be a whole number from 0")
+    report = smets1_readiness(app, _at(p), period_end=_optional_at(p, "period_end"), limit=limit)
+    return _done(Outcome(()), report_json(report))
 
 
 # --- CoS Party anomaly detection ------------------------------------------------------------

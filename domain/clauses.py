@@ -50,6 +50,7 @@ SRPD_8_2A: Final = "SRPD 8.2A"
 SRPD_8_4_F: Final = "SRPD 8.4(f)"
 # SRV 6.23 routing: SRPD 6.4 and clause 8 as rewritten by ETMAD 3.5, the SMETS1 precondition,
 # and the DUIS Command Variants (the 2021 consultation's DUIS changes).
+ETMAD_1_19: Final = "ETMAD 1.19"
 ETMAD_1_20: Final = "ETMAD 1.20"
 SRPD_6_4_B: Final = "SRPD 6.4(b)"
 SRPD_8_1: Final = "SRPD 8.1"
