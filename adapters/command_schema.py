@@ -87,6 +87,19 @@ _COMMANDS: dict[str, dict[str, Any]] = {
             "certificate": {"$ref": "#/$defs/certificate"},
         },
     ),
+    "RecordCosCertificate": _command(
+        "RecordCosCertificate",
+        {
+            "certificate": {"$ref": "#/$defs/certificate"},
+            "party": _PARTY,
+            "at": _TIME,
+            "recorded_by": _NONEMPTY,
+        },
+    ),
+    "RecordSmets1TestingCompleted": _command(
+        "RecordSmets1TestingCompleted",
+        {"at": _TIME, "evidence": _NONEMPTY, "recorded_by": _NONEMPTY},
+    ),
     "RecordSrv623Processed": _command(
         "RecordSrv623Processed", {"device_id": _EUI64, "at": _TIME, "request_id": _NONEMPTY}
     ),

@@ -24,6 +24,10 @@ from application.anomaly_detection import (
     adt_thresholds,
     load_read_adt_file,
 )
+from application.cos_party_register import (
+    record_cos_certificate,
+    record_smets1_testing_completed,
+)
 from application.errors import CommandRejected
 from application.mapper import event_record
 from application.process_managers import (
@@ -283,6 +287,31 @@ def _credentials(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
             at=_at(p),
             party=_enum(p, "party", CosParty),
             certificate=CertificateId.from_json(_field(p, "certificate")),
+        )
+    )
+
+
+@handler("RecordCosCertificate")
+def _record_cos_certificate(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(
+        record_cos_certificate(
+            app,
+            certificate=CertificateId.from_json(_field(p, "certificate")),
+            party=_enum(p, "party", CosParty),
+            at=_at(p),
+            recorded_by=_text(p, "recorded_by"),
+        )
+    )
+
+
+@handler("RecordSmets1TestingCompleted")
+def _record_smets1_testing(app: EtmadApplication, p: Payload) -> tuple[Outcome, JSON]:
+    return _done(
+        record_smets1_testing_completed(
+            app,
+            completed_at=_at(p),
+            evidence=_text(p, "evidence"),
+            recorded_by=_text(p, "recorded_by"),
         )
     )
 
