@@ -1,7 +1,9 @@
 """The SRV 6.23 set-up: the DCC, the CoS Party and the TCoS Party built from one set-up file
 (format ``etmad-srv623/1``, ``docs/formats.md`` "SRV 6.23 set-up").
 
-Each role's key is read into its own ``SoftwareSigner``, holding only that key: the DCC its XML
+Each role's key is a key file read into its own ``SoftwareSigner``, holding only that key, or a
+``pkcs11:`` URI naming a key in an HSM token (``Pkcs11Signer``; ``docs/operations.md``, "Keys in
+an HSM (PKCS#11)"): the DCC its XML
 signing (countersigning) key; the CoS Party its ECoS Party key (Signed Pre-Commands) and its
 CoS Party XML Signing Key (CoS Authorisation Responses); the TCoS Party its TCoS key. They share
 the trust store the file names (SMKI certificate folders), the DUIS XML Schema, and — in this
@@ -22,8 +24,17 @@ The file is JSON; paths are relative to the file::
         "xml_sign": {"key": "keys/cos-xml.key", "certificate": "keys/cos-xml.pem"},
         "ecos": {"key": "keys/ecos.key", "certificate": "keys/ecos.pem"}
       },
-      "tcos_party": {"key": "keys/tcos.key", "certificate": "keys/tcos.pem"}
+      "tcos_party": {
+        "key": "pkcs11:module=/usr/lib/p11.so;token=tcos;pin-env=TCOS_PIN;label=tcos",
+        "certificate": "keys/tcos.pem"
+      },
+      "production": false
     }
+
+A production set-up (``"production": true``, or ``ETMAD_PRODUCTION=1`` in the environment, which
+the file cannot turn off) refuses a software key for the CoS Party's two keys and the TCoS
+Party's: their signing must happen in a FIPS 140-2 Level 3 module (DOMAIN.md 1; ETMAD 3.2(c),
+amending G2.44(a)). The DCC's countersigning key may be either.
 """
 
 from __future__ import annotations
@@ -39,6 +50,8 @@ import attrs
 
 from adapters.bootstrap import ConfigurationError
 from adapters.codecs.duis import DuisSchema, load_schema
+from adapters.crypto.pkcs11_signer import SCHEME as PKCS11_SCHEME
+from adapters.crypto.signer_uri import FILE_SCHEME, is_hardware, signer_from_uri
 from adapters.crypto.smki import parse_certificate, parse_organisation_certificate
 from adapters.crypto.software_signer import SoftwareSigner
 from adapters.crypto.trust_store import TrustStore
@@ -53,18 +66,25 @@ from adapters.srv623_artefacts import (
 )
 from adapters.srv623_reader import DuisSignedRequestReader
 from application.cos_party import CosPartyService
-from application.credentials import Signer
+from application.credentials import Signer, UnknownKey
 from application.dsp_lookup import ApplicationDspLookup
 from application.migration_ports import DeviceTransport
 from application.service import EtmadApplication
 from application.srv623_chain import Srv623Dcc, Srv623Parties, Srv623Setup
 from application.tcos_party import TcosPartyService
+from domain import clauses
 from domain.errors import DomainError
 from domain.identifiers import EUI64
 from domain.smki import Certificate, InvalidCertificate, OrganisationCertificate
 
 FORMAT: Final = "etmad-srv623/1"
 ENV: Final = "ETMAD_SRV623_CONFIG"
+PRODUCTION_ENV: Final = "ETMAD_PRODUCTION"
+#: G2.44(a) as amended by ETMAD 3.2(c): CoS Party and TCoS Party signing in a FIPS 140-2 Level 3
+#: (or successor) module (DOMAIN.md 1). To move to ``domain/clauses.py`` as ``ETMAD_3_2_C``.
+FIPS_MODULE_CLAUSE: Final = clauses.ETMAD_3_2_C
+#: The roles whose signing the clause puts in a FIPS 140-2 Level 3 module.
+HSM_ROLES: Final = ("cos_party.xml_sign", "cos_party.ecos", "tcos_party")
 _ROLE_CODE: Final = re.compile(r"[0-9A-Fa-f]{2}")
 
 
@@ -245,19 +265,74 @@ def read_srv623_keys(path: Path) -> Srv623Keys:
     check_digit = document.get("mpan_check_digit", True)
     if not isinstance(check_digit, bool):
         raise Srv623SetupError(f'{path}: "mpan_check_digit" must be true or false')
+    production = _production(document, path)
     cos_party = _section(document, "cos_party", path)
+    sections = {
+        "dcc": _section(document, "dcc", path),
+        "cos_party.xml_sign": _section(cos_party, "xml_sign", path),
+        "cos_party.ecos": _section(cos_party, "ecos", path),
+        "tcos_party": _section(document, "tcos_party", path),
+    }
+    pairs = _pairs(sections, production=production, base=base, path=path)
     return Srv623Keys(
         schema=schema,
         trust=trust,
         mpan_check_digit=check_digit,
         cos_party_role_code=role_code,
-        dcc=_pair(_section(document, "dcc", path), "dcc", base, path),
-        cos_party_xml_sign=_pair(
-            _section(cos_party, "xml_sign", path), "cos_party.xml_sign", base, path
-        ),
-        ecos=_pair(_section(cos_party, "ecos", path), "cos_party.ecos", base, path),
-        tcos=_pair(_section(document, "tcos_party", path), "tcos_party", base, path),
+        dcc=pairs["dcc"],
+        cos_party_xml_sign=pairs["cos_party.xml_sign"],
+        ecos=pairs["cos_party.ecos"],
+        tcos=pairs["tcos_party"],
     )
+
+
+def _pairs(
+    sections: Mapping[str, Mapping[str, Any]], *, production: bool, base: Path, path: Path
+) -> dict[str, SigningKey]:
+    """Each role's key and certificate; in production the CoS and TCoS Party roles' keys in
+    an HSM (refused before any key file is read, and checked again on the signer)."""
+    if production:
+        for where in HSM_ROLES:
+            if not _text(sections[where], "key", path).startswith(PKCS11_SCHEME):
+                _refuse_software_key(where, path)
+    pairs = {where: _pair(section, where, base, path) for where, section in sections.items()}
+    if production:
+        for where in HSM_ROLES:
+            if not is_hardware(pairs[where].signer):
+                _refuse_software_key(where, path)
+    return pairs
+
+
+def _production(document: Mapping[str, Any], path: Path) -> bool:
+    """Whether this is a production set-up: ``"production": true`` in the file, or
+    ``ETMAD_PRODUCTION`` set to 1/true/yes (the file cannot turn it off)."""
+    in_file = document.get("production", False)
+    if not isinstance(in_file, bool):
+        raise Srv623SetupError(f'{path}: "production" must be true or false')
+    setting = os.environ.get(PRODUCTION_ENV, "").strip().lower()
+    if setting not in {"", "0", "false", "no", "1", "true", "yes"}:
+        raise Srv623SetupError(
+            f"{PRODUCTION_ENV} must be 1, true or yes (production) or 0, false or no, "
+            f"not {setting!r}"
+        )
+    return in_file or setting in {"1", "true", "yes"}
+
+
+def _refuse_software_key(where: str, path: Path) -> None:
+    raise Srv623SetupError(
+        f"{path}: {where}: a production set-up refuses a software signing key for the "
+        f"{_ROLE_NAMES[where]}: its signing must happen in a FIPS 140-2 Level 3 cryptographic "
+        f"module (DOMAIN.md 1; {FIPS_MODULE_CLAUSE}); give its key as a "
+        f"{PKCS11_SCHEME}module=…;token=…;pin-env=…;label=… URI",
+        clause=FIPS_MODULE_CLAUSE,
+    )
+
+
+_ROLE_NAMES: Final = {
+    "cos_party.xml_sign": "CoS Party (CoS Party XML Signing Key)",
+    "cos_party.ecos": "CoS Party (ECoS Party key)",
+    "tcos_party": "TCoS Party",
+}
 
 
 def _text(document: Mapping[str, Any], name: str, path: Path) -> str:
@@ -275,21 +350,17 @@ def _section(document: Mapping[str, Any], name: str, path: Path) -> Mapping[str,
 
 
 def _pair(section: Mapping[str, Any], where: str, base: Path, path: Path) -> SigningKey:
-    key_file = base / _text(section, "key", path)
+    key_text = _text(section, "key", path)
     certificate_file = base / _text(section, "certificate", path)
+    if key_text.startswith((PKCS11_SCHEME, FILE_SCHEME)):
+        return _held_pair(key_text, certificate_file, where, base, path)
+    key_file = base / key_text
     try:
         key = key_file.read_bytes()
         data = certificate_file.read_bytes()
     except OSError as e:
         raise Srv623SetupError(f"{path}: {where}: cannot read {e.filename}: {e.strerror}") from None
-    try:
-        certificate: Certificate | OrganisationCertificate
-        try:
-            certificate = parse_organisation_certificate(data)
-        except InvalidCertificate:
-            certificate = parse_certificate(data)
-    except InvalidCertificate as e:
-        raise Srv623SetupError(f"{path}: {where}: {certificate_file}: {e.message}") from None
+    certificate = _certificate(data, certificate_file, where, path)
     signer = SoftwareSigner()
     try:
         public_key = signer.add_key(where, key)
@@ -300,6 +371,41 @@ def _pair(section: Mapping[str, Any], where: str, base: Path, path: Path) -> Sig
             f"{path}: {where}: the key {key_file} is not the key certified by {certificate_file}"
         )
     return SigningKey(signer=signer, key=where, certificate=certificate)
+
+
+def _held_pair(
+    key_text: str, certificate_file: Path, where: str, base: Path, path: Path
+) -> SigningKey:
+    """A role's key named by a ``pkcs11:`` or ``file:`` URI: the signer holding it."""
+    try:
+        data = certificate_file.read_bytes()
+    except OSError as e:
+        raise Srv623SetupError(f"{path}: {where}: cannot read {e.filename}: {e.strerror}") from None
+    certificate = _certificate(data, certificate_file, where, path)
+    try:
+        signer, key = signer_from_uri(key_text, base=base)
+        public_key = signer.public_key(key)
+    except UnknownKey as e:
+        raise Srv623SetupError(f"{path}: {where}: {e}") from None
+    except DomainError as e:
+        raise Srv623SetupError(f"{path}: {where}: {e.message} [{e.code}]") from None
+    if public_key != _certificate_of(certificate).public_key:
+        raise Srv623SetupError(
+            f"{path}: {where}: the key {key!r} is not the key certified by {certificate_file}"
+        )
+    return SigningKey(signer=signer, key=key, certificate=certificate)
+
+
+def _certificate(
+    data: bytes, certificate_file: Path, where: str, path: Path
+) -> Certificate | OrganisationCertificate:
+    try:
+        try:
+            return parse_organisation_certificate(data)
+        except InvalidCertificate:
+            return parse_certificate(data)
+    except InvalidCertificate as e:
+        raise Srv623SetupError(f"{path}: {where}: {certificate_file}: {e.message}") from None
 
 
 def _certificate_of(certificate: Certificate | OrganisationCertificate) -> Certificate:

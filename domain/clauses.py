@@ -28,6 +28,7 @@ ETMAD_2_FAILED_MIGRATION: Final = "ETMAD 2 (Failed Migration)"
 ETMAD_2_GPF_MODEL: Final = "ETMAD 2 (Gas Proxy Function Device Model)"
 ETMAD_2_GPF_SUPPLIER: Final = "ETMAD 2 (Responsible Supplier of a Gas Proxy Function)"
 ETMAD_2_TCOS_DEVICE: Final = "ETMAD 2 (TCoS Device / ECoS Device)"
+ETMAD_3_2_C: Final = "ETMAD 3.2(c)"  # G2.44(a) as amended: FIPS 140-2 Level 3 signing
 ETMAD_3_3: Final = "ETMAD 3.3"
 ETMAD_3_7_D: Final = "ETMAD 3.7(d)"
 ETMAD_3_7_E: Final = "ETMAD 3.7(e)"

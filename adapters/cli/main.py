@@ -19,6 +19,7 @@ from adapters.bootstrap import (
 from adapters.cli.apply import EXIT_UNREADABLE, UnreadableInputError, apply_lines, read_lines
 from adapters.cli.duis import add_duis_parser, run_duis
 from adapters.cli.gbcs import add_gbcs_parser, run_gbcs
+from adapters.cli.keys import add_keys_parser, run_keys
 from adapters.cli.programme import add_programme_parser, run_programme
 from adapters.cli.sr import add_sr_parser, run_sr
 from adapters.command_schema import command_schema
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gbcs_parser(sub)
     add_programme_parser(sub, _add_store)
     add_sr_parser(sub, _add_store)
+    add_keys_parser(sub)
     return parser
 
 
@@ -242,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 — o
             return run_programme(args, _application(args))
         if args.verb == "sr":
             return run_sr(args, _application(args))
+        if args.verb == "keys":
+            return run_keys(args)
     except (ConfigurationError, DomainError) as e:
         print(f"etmad {args.verb}: {e.message} [{e.code}]", file=sys.stderr)
         return EXIT_USAGE
