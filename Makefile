@@ -1,6 +1,7 @@
 # etmad — every target sets up what it needs on a fresh machine.
 #   make demo    load a generated sample estate into ./var/ and summarise it
-#   make test    every test (memory and SQLite stores)
+#                (STORE=postgresql: on a PostgreSQL server started under ./var/postgres)
+#   make test    every test (memory, SQLite and PostgreSQL stores)
 #   make check   ruff, mypy --strict, import-linter
 #   make bench   benchmarks (ratios against a baseline measured in the same run)
 
@@ -18,8 +19,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# The demo's store: sqlite (./var/etmad.sqlite) or postgresql (a fresh server under
+# ./var/postgres, started for the run and stopped after it; its data stays there).
+STORE ?= sqlite
+
+demo: $(STAMP) $(if $(filter postgresql,$(STORE)),system-packages)
+ifeq ($(STORE),postgresql)
+	$(BIN)/python -m tests.postgres_support run var/postgres -- $(BIN)/etmad demo --store '{url}'
+else ifeq ($(STORE),sqlite)
 	$(BIN)/etmad demo --store sqlite:///var/etmad.sqlite --fresh
+else
+	$(error STORE=$(STORE): expected sqlite or postgresql)
+endif
 
 system-packages:
 	@.ci/system-packages
@@ -38,7 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.srv623
 
 clean:
-	rm -rf var/*.sqlite var/*.sqlite-* .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf var/*.sqlite var/*.sqlite-* var/postgres .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 distclean: clean
 	rm -rf $(VENV)

@@ -5,7 +5,12 @@ Stores are chosen by URL (``--store`` or ``ETMAD_STORE``):
 - ``memory:`` — eventsourcing's POPO recorders, in-memory Registration Data and Party Details;
 - ``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path.sqlite`` — eventsourcing's
   SQLite recorders, with Registration Data and Party Details in tables of the same file (the
-  default is ``sqlite:///var/etmad.sqlite``).
+  default is ``sqlite:///var/etmad.sqlite``);
+- ``postgresql://user[:password]@host[:port]/dbname[?schema=…&pool_size=…&max_overflow=…&
+  lock_timeout=…&connect_timeout=…&pre_ping=…]`` — eventsourcing's PostgreSQL recorders over
+  psycopg 3 with a pool, table names pinned, with Registration Data and Party Details in tables
+  of the same database and schema (``adapters/storage/postgres.py``; the password may come from
+  ``ETMAD_POSTGRES_PASSWORD`` instead).
 
 Logging (structlog) is configured here, once, when a program asks for it.
 """
@@ -19,11 +24,18 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
+import psycopg
 import structlog
 
 from adapters.storage.party_details import InMemoryPartyDetails, SQLitePartyDetails
+from adapters.storage.postgres import (
+    PostgresDatabase,
+    PostgresPartyDetails,
+    PostgresRegistrationData,
+)
 from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
 from application.ports import Clock, PartyDetails, RegistrationData
 from application.service import EtmadApplication
@@ -44,6 +56,7 @@ class ConfigurationError(DomainError):
 class StoreLocation:
     kind: str
     path: Path | None = None
+    postgres: PostgresDatabase | None = None
 
     @classmethod
     def parse(cls, url: str) -> StoreLocation:
@@ -55,14 +68,94 @@ class StoreLocation:
                 raise ConfigurationError("sqlite:/// needs a file path")
             return cls("sqlite", Path(rest))
         if url.startswith(("postgresql://", "postgres://")):
-            raise ConfigurationError(
-                "the PostgreSQL store is not available in this version; use memory: or "
-                "sqlite:///PATH"
-            )
+            return cls("postgresql", postgres=_postgres(url))
         raise ConfigurationError(
-            f"unknown store {url!r}: use memory: or sqlite:///PATH (relative) or "
-            "sqlite:////PATH (absolute)"
+            f"unknown store {url!r}: use memory:, sqlite:///PATH (relative), sqlite:////PATH "
+            "(absolute) or postgresql://USER@HOST:PORT/DBNAME"
         )
+
+
+_POSTGRES_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?PARAMETER=VALUE&...]"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_POSTGRES_PARAMETERS = (
+    "schema",
+    "pool_size",
+    "max_overflow",
+    "lock_timeout",
+    "connect_timeout",
+    "pre_ping",
+)
+
+
+def _postgres_parameters(shown: str, query: str) -> dict[str, str]:
+    """The ``?name=value&…`` parameters of a PostgreSQL store URL: known names, once each."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ConfigurationError(
+            f"store {shown!r}: expected PARAMETER=VALUE pairs separated by & after ?"
+        ) from None
+    given: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in _POSTGRES_PARAMETERS:
+            raise ConfigurationError(
+                f"store {shown!r}: unknown parameter {key!r}; the parameters are "
+                f"{', '.join(_POSTGRES_PARAMETERS)}"
+            )
+        if key in given:
+            raise ConfigurationError(f"store {shown!r}: parameter {key!r} given twice")
+        given[key] = value
+    return given
+
+
+def _postgres(url: str) -> PostgresDatabase:
+    """A ``postgresql://`` store URL's database; every mistake is a ``CONFIGURATION_ERROR``
+    naming what is wrong (never the password)."""
+    shown = re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    parts = urlsplit(url)
+    if parts.fragment:
+        raise ConfigurationError(f"store {shown!r}: a PostgreSQL URL has no #fragment")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    if not at or not user:
+        raise ConfigurationError(f"store {shown!r}: name the user, as in {_POSTGRES_FORM}")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ConfigurationError(f"store {shown!r}: the port must be a number") from None
+    if hostport.startswith("["):  # an IPv6 address
+        host = hostport[1 : hostport.find("]")]
+    else:
+        host = hostport.partition(":")[0]
+    dbname = unquote(parts.path.removeprefix("/"))
+    if not dbname or "/" in dbname:
+        raise ConfigurationError(f"store {shown!r}: name the database, as in {_POSTGRES_FORM}")
+    given = _postgres_parameters(shown, parts.query)
+    schema = given.get("schema", "public")
+    if not _SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_"):
+        raise ConfigurationError(
+            f"schema={schema!r}: expected a lower-case name of letters, digits and _ (at most "
+            "63, not starting with a digit or pg_)"
+        )
+    defaults = PostgresDatabase(dbname, user)
+
+    def whole(name: str, default: int, what: str, least: int) -> int:
+        raw = given.get(name, "")
+        return default if raw == "" else _whole_number(name, raw, what, least=least)
+
+    return PostgresDatabase(
+        dbname=dbname,
+        user=unquote(user),
+        host=unquote(host) or "localhost",
+        port=port,
+        password=unquote(password) if password else None,
+        schema=schema,
+        pool_size=whole("pool_size", defaults.pool_size, "connections", 1),
+        max_overflow=whole("max_overflow", defaults.max_overflow, "connections", 0),
+        lock_timeout=whole("lock_timeout", defaults.lock_timeout, "seconds", 1),
+        connect_timeout=whole("connect_timeout", defaults.connect_timeout, "seconds", 1),
+        pre_ping=_env_bool(given, "pre_ping", default=defaults.pre_ping),
+    )
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -243,10 +336,28 @@ def build_application(
     """Build the application on the store named by ``store`` (or ``ETMAD_STORE``)."""
     location = StoreLocation.parse(store or os.environ.get("ETMAD_STORE") or DEFAULT_STORE)
     env: dict[str, str] = {"ORIGINATOR_ID_TYPE": "text", "IS_SNAPSHOTTING_ENABLED": "no"}
+    opened: list[PostgresRegistrationData] = []
     if location.kind == "memory":
         env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         registration = registration or InMemoryRegistrationData()
         party_details = party_details or InMemoryPartyDetails()
+    elif location.postgres is not None:
+        database = location.postgres
+        if database.password is None:
+            database = attrs.evolve(
+                database, password=os.environ.get("ETMAD_POSTGRES_PASSWORD") or None
+            )
+        try:
+            database.ensure_schema()
+        except psycopg.OperationalError as e:
+            raise ConfigurationError(
+                f"cannot use the PostgreSQL store {database.describe()}: {e}".strip()
+            ) from None
+        env.update(database.eventsourcing_env())
+        if registration is None:
+            registration = PostgresRegistrationData(database)
+            opened.append(registration)
+        party_details = party_details or PostgresPartyDetails(database)
     else:
         assert location.path is not None  # noqa: S101 — parse gives sqlite a path
         location.path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,13 +370,18 @@ def build_application(
         )
         registration = registration or SQLiteRegistrationData(location.path)
         party_details = party_details or SQLitePartyDetails(location.path)
-    return EtmadApplication(
-        env,
-        registration=registration,
-        party_details=party_details,
-        clock=clock,
-        settings=settings or settings_from_env(),
-    )
+    try:
+        return EtmadApplication(
+            env,
+            registration=registration,
+            party_details=party_details,
+            clock=clock,
+            settings=settings or settings_from_env(),
+        )
+    except BaseException:
+        for adapter in opened:
+            adapter.close()
+        raise
 
 
 def configure_logging(*, level: str = "WARNING", json_logs: bool = False) -> None:

@@ -1,7 +1,9 @@
-"""Shared fixtures: every application test runs against both the memory and SQLite stores."""
+"""Shared fixtures: every application test runs against the memory, SQLite and PostgreSQL stores
+(PostgreSQL on a throwaway server the session starts, ``tests/postgres_support.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from adapters.bootstrap import build_application
 from application.commands import CommandResult, execute
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
+from tests.postgres_support import NoServerError, Schemas, throwaway_server
 
 # Timing belongs in benchmarks, not tests: no per-example deadline (a loaded CI machine must not
 # turn a slow example into a failure); print the blob that reproduces any failure.
@@ -31,14 +34,36 @@ class FixedClock:
         return self.current
 
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas() -> Iterator[Schemas]:
+    """A throwaway PostgreSQL server for the whole session (skips where none can run), handing
+    out a new schema per test."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(throwaway_server())
+        except NoServerError as e:
+            pytest.skip(f"PostgreSQL store: {e}")
+        schemas = Schemas(server)
+        stack.callback(schemas.close)
+        yield schemas
+
+
+def postgres_url(schemas: Schemas) -> str:
+    """A fresh, empty PostgreSQL store: a new schema of the session's server. Small pools: a
+    test builds several applications, and the server serves every test."""
+    return schemas.server.url(schema=schemas.new(), pool_size=1, max_overflow=4)
 
 
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URL: ``memory:`` or a fresh SQLite file."""
+    """A store URL: ``memory:``, a fresh SQLite file or a fresh PostgreSQL schema."""
     if request.param == "memory":
         return "memory:"
+    if request.param == "postgresql":
+        return postgres_url(request.getfixturevalue("postgres_schemas"))
     return f"sqlite:///{tmp_path / 'etmad.sqlite'}"
 
 

@@ -8,11 +8,13 @@ import pytest
 
 from adapters.bootstrap import build_application
 from adapters.storage.party_details import InMemoryPartyDetails, SQLitePartyDetails
+from adapters.storage.postgres import PostgresDatabase, PostgresPartyDetails
 from application.ports import PartyDetails
 from application.service import close_application
 from application.settings import Settings
 from domain.identifiers import EUI64
 from tests.conftest import Runner
+from tests.postgres_support import Schemas
 
 SUPPLIER = EUI64(0x90B3D51F30010000)
 OTHER = EUI64(0x90B3D51F30020000)
@@ -80,18 +82,38 @@ class TestSQLitePartyDetails(PartyDetailsContract):
         assert writer.user_ids_of("GTS2") == {SUPPLIER, OTHER}
 
 
-@pytest.mark.parametrize("store", ["memory:", "sqlite"])
-def test_the_composition_root_gives_every_application_party_details(tmp_path: Path, store: str):
-    url = store if store == "memory:" else f"sqlite:///{tmp_path / 'etmad.sqlite'}"
-    app = build_application(url, settings=Settings())
+class TestPostgresPartyDetails(PartyDetailsContract):
+    @pytest.fixture
+    def database(self, postgres_schemas: Schemas) -> PostgresDatabase:
+        server = postgres_schemas.server
+        return PostgresDatabase(
+            server.dbname, server.user, server.host, server.port, schema=postgres_schemas.new()
+        )
+
+    @pytest.fixture
+    def details(self, database: PostgresDatabase) -> PartyDetails:
+        return PostgresPartyDetails(database)
+
+    def test_survives_reopening_and_is_shared_by_connections(self, database: PostgresDatabase):
+        PostgresPartyDetails(database).record_mpid(SUPPLIER, "GTSP")
+        reader, writer = PostgresPartyDetails(database), PostgresPartyDetails(database)
+        assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP"})
+        writer.record_mpid(SUPPLIER, "GTS2")
+        assert reader.mpids_of(SUPPLIER) == frozenset({"GTSP", "GTS2"})
+        assert reader.record_mpid(OTHER, "GTS2") is True
+        assert writer.user_ids_of("GTS2") == {SUPPLIER, OTHER}
+
+
+def test_the_composition_root_gives_every_application_party_details(store_url: str):
+    app = build_application(store_url, settings=Settings())
     try:
         assert app.party_details is not None
         app.party_details.record_mpid(SUPPLIER, "GTSP")
         assert app.party_details.mpids_of(SUPPLIER) == frozenset({"GTSP"})
     finally:
         close_application(app)
-    if store == "sqlite":
-        again = build_application(url, settings=Settings())
+    if store_url != "memory:":
+        again = build_application(store_url, settings=Settings())
         try:
             assert again.party_details is not None
             assert again.party_details.user_ids_of("GTSP") == {SUPPLIER}

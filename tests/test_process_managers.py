@@ -94,7 +94,7 @@ from domain.programme_policies import (
 )
 from domain.retry_policy import DEFAULT_RETRY_POLICY
 from domain.smki import CellUsage, KeyUsage, RemotePartyRole, TrustAnchorCell
-from tests.conftest import AppFactory, FixedClock
+from tests.conftest import AppFactory, FixedClock, postgres_url
 from tests.simulator_support import T0, material
 from tests.test_migration_runner import TIMEOUT, codec
 
@@ -788,12 +788,18 @@ def test_a_fresh_application_on_the_same_store_continues_from_the_recorded_posit
 
 
 @pytest.fixture
-def separate_apps(store_url: str, tmp_path: Path) -> Iterator[Callable[[], EtmadApplication]]:
+def separate_apps(
+    store_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], EtmadApplication]]:
     """Applications on stores of their own, of the kind of this test's store."""
     built: list[EtmadApplication] = []
 
     def make() -> EtmadApplication:
-        url = store_url if store_url == "memory:" else f"sqlite:///{tmp_path / f'{len(built)}.db'}"
+        url = store_url
+        if store_url.startswith("sqlite:"):
+            url = f"sqlite:///{tmp_path / f'{len(built)}.db'}"
+        elif store_url.startswith("postgresql:"):
+            url = postgres_url(request.getfixturevalue("postgres_schemas"))
         built.append(build_application(url, settings=Settings(), clock=FixedClock()))
         return built[-1]
 

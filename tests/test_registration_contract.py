@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage.postgres import PostgresDatabase, PostgresRegistrationData
 from adapters.storage.registration import InMemoryRegistrationData, SQLiteRegistrationData
 from application.errors import RegistrationConflict
 from application.ports import RegistrationData
 from domain.identifiers import MPAN, MPRN
 from domain.registration import SupplierChange
+from tests.postgres_support import Schemas
 
 T0 = datetime(2023, 7, 1, tzinfo=UTC)
 ELEC = MPAN.parse("1200023305967")
@@ -114,3 +116,72 @@ class TestSQLiteRegistrationData(RegistrationDataContract):
         finally:
             reader.close()
             writer.close()
+
+
+def _database(schemas: Schemas) -> PostgresDatabase:
+    server = schemas.server
+    return PostgresDatabase(
+        server.dbname, server.user, server.host, server.port, schema=schemas.new()
+    )
+
+
+class TestPostgresRegistrationData(RegistrationDataContract):
+    @pytest.fixture
+    def database(self, postgres_schemas: Schemas) -> PostgresDatabase:
+        return _database(postgres_schemas)
+
+    @pytest.fixture
+    def data(self, database: PostgresDatabase) -> Iterator[RegistrationData]:
+        adapter = PostgresRegistrationData(database)
+        yield adapter
+        adapter.close()
+
+    def test_survives_reopening(self, database: PostgresDatabase):
+        first = PostgresRegistrationData(database)
+        first.record_supplier_change(SupplierChange(T0, "SUPA", ELEC))
+        first.close()
+        again = PostgresRegistrationData(database)
+        assert [c.supplier_id for c in again.supplier_history(ELEC)] == ["SUPA"]
+        again.close()
+
+    def test_another_connections_changes_are_seen_at_the_next_read(self, database):
+        reader, writer = PostgresRegistrationData(database), PostgresRegistrationData(database)
+        try:
+            first = SupplierChange(T0, "SUPA", ELEC)
+            reader.record_supplier_change(first)
+            assert list(reader.supplier_history(ELEC)) == [first]  # the mirror is read now
+            later = SupplierChange(T0 + timedelta(days=3), "SUPB", ELEC)
+            writer.record_supplier_change(later)
+            assert list(reader.supplier_history(ELEC)) == [first, later]
+            with pytest.raises(RegistrationConflict):
+                reader.record_supplier_change(SupplierChange(later.effective_from, "SUPC", ELEC))
+        finally:
+            reader.close()
+            writer.close()
+
+    def test_a_batch_is_seen_by_others_only_when_it_ends(self, database):
+        batching, other = PostgresRegistrationData(database), PostgresRegistrationData(database)
+        try:
+            change = SupplierChange(T0, "SUPA", ELEC)
+            assert list(other.supplier_history(ELEC)) == []
+            with batching.batch():
+                batching.record_supplier_change(change)
+                assert list(other.supplier_history(ELEC)) == []  # not committed yet
+            assert list(other.supplier_history(ELEC)) == [change]
+        finally:
+            batching.close()
+            other.close()
+
+    def test_a_conflict_inside_a_batch_keeps_the_batchs_other_changes(self, data):
+        kept = SupplierChange(T0, "SUPA", ELEC)
+        with data.batch():
+            data.record_supplier_change(kept)
+            with pytest.raises(RegistrationConflict):
+                data.record_supplier_change(SupplierChange(T0, "SUPB", ELEC))
+            assert data.record_supplier_change(SupplierChange(T0, "GASCO", GAS)) is True
+        assert list(data.supplier_history(ELEC)) == [kept]
+        assert [c.supplier_id for c in data.supplier_history(GAS)] == ["GASCO"]
+
+    def test_batches_do_not_nest(self, data):
+        with data.batch(), pytest.raises(RuntimeError, match="nest"), data.batch():
+            pass

@@ -537,6 +537,8 @@ def test_the_simulated_clock_moves_only_forward_and_only_when_told():
 
 
 class TestSeededDeviceSigner(SignerContract):
+    randomised = False  # deterministic ECDSA (RFC 6979): a simulation replays byte for byte
+
     @pytest.fixture
     def signer(self) -> SeededDeviceSigner:
         return SeededDeviceSigner(seed=11)
