@@ -31,7 +31,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import IO, Final
 
 import attrs
@@ -904,16 +903,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def delete_store(location: StoreLocation) -> list[Path]:
-    """Delete a SQLite store's file and its journal files; the paths deleted."""
+def delete_store(location: StoreLocation) -> list[str]:
+    """Delete a SQLite store's file and its journal files, or drop a PostgreSQL store's etmad
+    tables; what was deleted."""
+    if location.postgres is not None:
+        return location.postgres.drop_tables()
     if location.path is None:
         return []
-    deleted = []
+    deleted: list[str] = []
     for suffix in ("", "-wal", "-shm", "-journal"):
         path = location.path.with_name(location.path.name + suffix)
         if path.exists():
             path.unlink()
-            deleted.append(path)
+            deleted.append(str(path))
     return deleted
 
 

@@ -11,11 +11,12 @@ import pytest
 from psycopg import sql
 
 from adapters.bootstrap import ConfigurationError, StoreLocation, build_application
+from adapters.demo import delete_store
 from adapters.storage.postgres import PostgresDatabase, PostgresRegistrationData
 from application.commands import execute
 from application.service import EtmadApplication, close_application
 from application.settings import Settings
-from domain.identifiers import MPAN
+from domain.identifiers import EUI64, MPAN
 from domain.registration import SupplierChange
 from tests.conftest import postgres_url
 from tests.postgres_support import Schemas
@@ -199,3 +200,32 @@ def test_a_writer_waits_for_a_lock_at_most_the_lock_timeout(postgres_schemas: Sc
     finally:
         holder.close()
         registration.close()
+
+
+def test_demo_fresh_drops_etmads_tables_and_only_those(postgres_schemas) -> None:
+    """``etmad demo --fresh`` on PostgreSQL starts from an empty store: etmad's tables in the
+    schema are dropped, another table there is left alone."""
+    url = postgres_url(postgres_schemas)
+    app = build_application(url, settings=Settings())
+    try:
+        assert app.party_details is not None
+        app.party_details.record_mpid(EUI64(0x90B3D51F30010000), "SUPA")
+    finally:
+        close_application(app)
+    location = StoreLocation.parse(url)
+    assert location.postgres is not None
+    with contextlib.closing(location.postgres.connect()) as conn:
+        conn.execute(f"CREATE TABLE {location.postgres.schema}.someone_elses (x int)")
+    dropped = delete_store(location)
+    assert f"{location.postgres.schema}.etmad_events" in dropped
+    assert f"{location.postgres.schema}.party_details_user_mpids" in dropped
+    with contextlib.closing(location.postgres.connect()) as conn:
+        left = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (location.postgres.schema,)
+        ).fetchall()
+    assert [row[0] for row in left] == ["someone_elses"]
+    again = build_application(url, settings=Settings())
+    try:
+        assert again.recorder.max_notification_id() in (None, 0)
+    finally:
+        close_application(again)

@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store(demo)
     demo.add_argument(
-        "--fresh", action="store_true", help="delete an existing SQLite store file first"
+        "--fresh",
+        action="store_true",
+        help="delete the store first: a SQLite file, or etmad's tables in a PostgreSQL schema",
     )
     demo.add_argument("--devices", type=int, default=20_000, help="about how many Devices (20000)")
     demo.add_argument("--models", type=int, default=40, help="how many Device Models (40)")

@@ -87,6 +87,29 @@ class PostgresDatabase:
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
 
+    def drop_tables(self) -> list[str]:
+        """Drop every table etmad keeps in this schema — the events, the tracking positions,
+        Registration Data and Party Details — for ``etmad demo --fresh``; the tables dropped.
+        Other tables of the schema are left alone."""
+        names = (
+            EVENTS_TABLE,
+            TRACKING_TABLE,
+            REGISTRATION_TABLE,
+            REGISTRATION_VERSION_TABLE,
+            PARTY_DETAILS_TABLE,
+        )
+        dropped: list[str] = []
+        with contextlib.closing(self.connect()) as conn:
+            for name in names:
+                found = conn.execute(
+                    "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s",
+                    (self.schema, name),
+                ).fetchone()
+                if found is not None:
+                    conn.execute(sql.SQL("DROP TABLE {}").format(self.table(name)))
+                    dropped.append(f"{self.schema}.{name}")
+        return dropped
+
     def eventsourcing_env(self) -> dict[str, str]:
         """eventsourcing's settings for this database, with the pinned table names."""
         return {
