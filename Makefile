@@ -46,7 +46,9 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks.programme --stores postgresql --devices 20000
 	$(BIN)/python -m tests.benchmarks.srv623
+	$(BIN)/python -m tests.benchmarks.signers
 
 clean:
 	rm -rf var/*.sqlite var/*.sqlite-* var/postgres .pytest_cache .mypy_cache .ruff_cache .hypothesis
