@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from application.errors import UnknownDevice
+from application.errors import ConcurrencyConflict, UnknownDevice
 from application.mapper import Envelope
 from application.migration_ports import (
     DeviceTransport,
@@ -586,14 +586,37 @@ class _Batch:
     ) -> None:
         """One unit of work for all ``device_ids``: each Migration's events, decided on the
         state read at the start of the round, recorded in order; saved together."""
-        uow = UnitOfWork(self.runner.app)
+        uow = UnitOfWork(self.runner.app)  # caught up with the log: other writers' events
         for device_id in device_ids:
             key = migration_aggregate_id(device_id)
-            uow.adopt(self.migrations[device_id], key)  # decided on it: version-checked
+            decided_on = self.migrations[device_id]
+            current = self.runner.app.load(key, Migration.create)
+            if current is not None and current.version != decided_on.version:
+                # Another writer (another worker) moved this Migration on since the round
+                # began: what was decided here may no longer apply (the step may be taken,
+                # the credentials replaced). Nothing is saved; the caller decides again on the
+                # fresh state, as after a conflicting save.
+                raise ConcurrencyConflict(
+                    f"{key} is at version {current.version}, not {decided_on.version}"
+                )
+            uow.adopt(decided_on, key)  # decided on it: version-checked
             migration = uow.get(key, Migration.create)
             if migration is None:  # pragma: no cover — loaded when the batch began
                 raise MigrationRunner._no_migration(device_id)  # noqa: SLF001
-            for event in decide(migration, uow):
+            try:
+                decided = decide(migration, uow)
+            except DomainError:
+                # The other aggregates of the decision (the Device) are read when needed, so
+                # they may be newer than the Migration: a rule that refuses may only be seeing
+                # another writer's step. Then it is a conflict; else the refusal stands.
+                self.runner.app.catch_up()
+                now = self.runner.app.load(key, Migration.create)
+                if now is not None and now.version != decided_on.version:
+                    raise ConcurrencyConflict(
+                        f"{key} moved on to version {now.version} while it was decided"
+                    ) from None
+                raise
+            for event in decided:
                 migration = uow.record(key, Migration.create, event)
             assert migration is not None  # noqa: S101 — it existed
             self.migrations[device_id] = migration

@@ -21,6 +21,13 @@
     (4.3), Non-Migratable candidates (4.2) and ECoS Migration Incidents (3.7), each saved with
     its tracking position.
 
+Each step is carried by ``Resilience`` (``application/resilience.py``): a save that conflicts
+with another worker's, or a store outage, makes the step decided again on the stored state
+(after catching up with the log, or once the store answers again, within a bounded wait), and is
+reported (``DayReport.conflicts``, ``outages``, ``notices``; ``on_notice``). Workers sharing a
+store may split the Devices (``Shard``): the selection, the Bulk gate and the process managers
+stay shared.
+
 Everything is decided from, and recorded in, the event log, so a rerun of a day (after a
 crash, or on purpose) continues where the last run stopped and does nothing twice: a day is
 selected once, a series is started once per selection, ``run_many`` carries an attempt on from
@@ -42,6 +49,7 @@ from application.mapper import Envelope
 from application.migration import MigrationRunner
 from application.process_managers import ProcessManagers, ProcessManagersReport
 from application.programme_control import programme_state
+from application.resilience import Notice, NoticeKind, Resilience
 from application.selection import select_day
 from application.service import EtmadApplication
 from domain.device_model import NonMigratableCandidateProposed, Suspended, SuspensionProposed
@@ -61,6 +69,8 @@ from domain.selection import DaySelection, Selection, business_time, selection_a
 MAX_RETRY_PASSES = 48
 #: How often a batch whose save conflicted with another writer is decided again.
 MAX_CONFLICT_RETRIES = 10
+#: The refusal of a second selection of one day (``domain/selection.py``).
+DAY_ALREADY_SELECTED = "DAY_ALREADY_SELECTED"
 #: Devices carried through one unit of work per step (one transaction per batch and step).
 BATCH_SIZE = 1000
 
@@ -89,6 +99,12 @@ class DayReport:
     suspended: list[str] = attrs.field(factory=list)
     non_migratable_candidates: list[str] = attrs.field(factory=list)
     incidents: list[str] = attrs.field(factory=list)
+    #: what this worker met on the way (``application/resilience.py``): saves that conflicted
+    #: with another worker's and were decided again, waits through store outages, and each
+    #: notice as the worker reported it
+    conflicts: int = 0
+    outages: int = 0
+    notices: list[str] = attrs.field(factory=list)
 
     def count(self, events: tuple[Envelope, ...]) -> None:
         """Count the outcomes among events a use case saved."""
@@ -120,6 +136,9 @@ class DayReport:
             "suspended": self.suspended,
             "non_migratable_candidates": self.non_migratable_candidates,
             "incidents": self.incidents,
+            "conflicts": self.conflicts,
+            "outages": self.outages,
+            "notices": self.notices,
         }
 
     def follow(self, pulled: ProcessManagersReport) -> None:
@@ -137,6 +156,31 @@ class DayReport:
                 self.incidents.append(key)
 
 
+@attrs.frozen
+class Shard:
+    """Worker ``index`` of ``count``: the Devices whose EUI-64 is ``index`` modulo ``count``.
+    Workers that share a store may split the Devices so that each Device is carried by one of
+    them (its day's selection, the process managers and the Bulk gate stay shared)."""
+
+    index: int
+    count: int
+
+    def __attrs_post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ValueError(f"worker {self.index} of {self.count}: expected 0 <= index < count")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"K/N"``: worker K (from 0) of N."""
+        index, slash, count = text.partition("/")
+        if not slash or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ValueError(f"{text!r}: expected K/N, worker K (from 0) of N")
+        return cls(int(index), int(count))
+
+    def holds(self, device_id: EUI64) -> bool:
+        return device_id.value % self.count == self.index
+
+
 def _refusal_code(error: Exception) -> str:
     return str(getattr(error, "code", type(error).__name__))
 
@@ -151,7 +195,14 @@ class Programme:
         *,
         batch_size: int = BATCH_SIZE,
         managers: ProcessManagers | None = None,
+        resilience: Resilience | None = None,
+        shard: Shard | None = None,
+        on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
+        """``resilience``: how conflicts with other workers and store outages are carried
+        through (``Resilience()``'s bounds by default); ``shard``: only these Devices are
+        started, run and retried here (all by default); ``on_notice``: told each conflict,
+        outage and resumption as it happens (the report keeps them too)."""
         if runner.app is not app:
             raise ValueError("the runner must run on the programme's application")
         if batch_size < 1:
@@ -160,40 +211,87 @@ class Programme:
         self.runner = runner
         self.batch_size = batch_size
         self.managers = managers if managers is not None else ProcessManagers()
+        self.resilience = resilience if resilience is not None else Resilience()
+        self.shard = shard
+        self.on_notice = on_notice
 
     def selection(self, day: date) -> DaySelection | None:
         """The day's recorded selection, if it has one."""
         return self.app.load(selection_aggregate_id(day), DaySelection.create)
 
     def run_day(self, day: date) -> DayReport:
+        """Steps (a) to (e) of the module docstring, each carried through conflicts with other
+        workers and through store outages by ``self.resilience`` (``application/resilience.py``):
+        a step is decided again on fresh state after either, so its units of work already
+        committed are not done again and the others are done once."""
         report = DayReport(day=day)
         at = business_time(day)
         ref = selection_aggregate_id(day)
-        recorded = self.selection(day)
-        selected: tuple[EUI64, ...]
-        if recorded is None and not programme_state(self.app, at).running:
-            report.stopped = True  # attempts in flight and retries due still run (6.1(b))
-            selected = ()
-        elif recorded is None:
-            outcome = select_day(self.app, day)
-            assert isinstance(outcome.result, Selection)  # noqa: S101 — select_day's result
-            selected = outcome.result.selected
-            report.newly_selected = True
-            report.count(outcome.events)
-        else:
-            selected = recorded.selected
+
+        def tell(notice: Notice) -> None:
+            report.notices.append(notice.describe())
+            if notice.kind is NoticeKind.CONFLICT:
+                report.conflicts += 1
+            elif notice.kind is NoticeKind.OUTAGE:
+                report.outages += 1
+            if self.on_notice is not None:
+                self.on_notice(notice)
+
+        guard = attrs.evolve(self.resilience, on_notice=tell)
+        selected = guard.run(self.app, "selection", lambda: self._select(day, at, report))
         report.selected = len(selected)
-        to_start = [d for d in selected if self._startable(d, ref)]
+        guard.run(self.app, "starts", lambda: self._starts(selected, at, ref, report))
+        guard.run(self.app, "runs", lambda: self._runs(selected, at, report))
+        guard.run(self.app, "retries", lambda: self._retries(day, report))
+        guard.run(
+            self.app, "process managers", lambda: report.follow(self.managers.pull_all(self.app))
+        )
+        return report
+
+    def _select(self, day: date, at: datetime, report: DayReport) -> tuple[EUI64, ...]:
+        """(a): the day's recorded selection, else a new one (another worker's selection of
+        the same day, saved first, makes ours conflict: then the recorded one is read)."""
+        recorded = self.selection(day)
+        if recorded is not None:
+            return recorded.selected
+        if not programme_state(self.app, at).running:
+            report.stopped = True  # attempts in flight and retries due still run (6.1(b))
+            return ()
+        try:
+            outcome = select_day(self.app, day)
+        except (DomainError, CommandRejected) as refused:
+            if _refusal_code(refused) != DAY_ALREADY_SELECTED:
+                raise
+            # Another worker selected the day after it was read here (the unit of work caught
+            # up with the log and saw it): it is used as recorded.
+            recorded = self.selection(day)
+            assert recorded is not None  # noqa: S101 — the refusal says it is recorded
+            return recorded.selected
+        assert isinstance(outcome.result, Selection)  # noqa: S101 — select_day's result
+        report.newly_selected = True
+        report.count(outcome.events)
+        return outcome.result.selected
+
+    def _mine(self, device_id: EUI64) -> bool:
+        return self.shard is None or self.shard.holds(device_id)
+
+    def _starts(
+        self, selected: tuple[EUI64, ...], at: datetime, ref: str, report: DayReport
+    ) -> None:
+        """(b), decided on the states as they stand now (so again after a conflict)."""
+        to_start = [d for d in selected if self._mine(d) and self._startable(d, ref)]
         for batch in _batches(to_start, self.batch_size):
             self._start(batch, at, ref, report)
-        running = [
-            d for d in selected if (m := self.runner.migration(d)) is not None and m.in_progress
-        ]
-        for batch in _batches(running, self.batch_size):
-            report.count(self.runner.run_many(batch, at).events)
-        self._retries(day, report)
-        report.follow(self.managers.pull_all(self.app))
-        return report
+
+    def _runs(self, selected: tuple[EUI64, ...], at: datetime, report: DayReport) -> None:
+        """(c), each batch's Devices read as they stand when it begins."""
+        mine = [d for d in selected if self._mine(d)]
+        for batch in _batches(mine, self.batch_size):
+            running = [
+                d for d in batch if (m := self.runner.migration(d)) is not None and m.in_progress
+            ]
+            if running:
+                report.count(self.runner.run_many(running, at).events)
 
     def _startable(self, device_id: EUI64, ref: str) -> bool:
         migration = self.runner.migration(device_id)
@@ -214,6 +312,7 @@ class Programme:
             except ConcurrencyConflict:
                 if attempt == MAX_CONFLICT_RETRIES:
                     raise
+                report.conflicts += 1
                 self.app.catch_up()
                 batch = [d for d in batch if self._startable(d, ref)]
         assert isinstance(outcome.result, dict)  # noqa: S101 — start_many's result
@@ -231,6 +330,8 @@ class Programme:
             due: dict[EUI64, datetime] = {}
             for aggregate_id in self.app.aggregates_with(RetryScheduled.TYPE):
                 device_id = EUI64.parse(aggregate_id.removeprefix("migration:"))
+                if not self._mine(device_id):
+                    continue
                 migration = self.runner.migration(device_id)
                 if migration is None or migration.status is not MigrationStatus.RETRY_SCHEDULED:
                     continue

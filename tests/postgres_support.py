@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,25 +142,31 @@ class Cluster:
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
 
-    def start(self) -> Server:
+    def _pg_start(self, port: int) -> subprocess.CompletedProcess[str]:
         options = " ".join(f"-c {setting}" for setting in SETTINGS)
-        log = self.folder / "server.log"
+        return self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {self.folder} {options}",
+            "start",
+        )
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "server.log"
+
+    def start(self) -> Server:
         failures = []
         for _ in range(3):  # a free port may be taken between probing and binding
             port = _free_port()
-            done = self._run(
-                "pg_ctl",
-                "-D",
-                str(self.data),
-                "-l",
-                str(log),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-c listen_addresses=127.0.0.1 -p {port} -k {self.folder} {options}",
-                "start",
-            )
+            done = self._pg_start(port)
             if done.returncode == 0:
                 server = Server(self.folder, port)
                 with contextlib.closing(
@@ -173,8 +180,28 @@ class Cluster:
                 ) as conn:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
                 return server
+            log = self.log
             failures.append(done.stderr + (log.read_text() if log.exists() else ""))
         raise RuntimeError("pg_ctl start failed:\n" + "\n".join(failures))
+
+    def restart(self, server: Server, *, down_for: float = 0.0) -> None:
+        """Stop the server (fast: its connections are cut), keep it down for ``down_for``
+        seconds, and start it again on the same port with the same data: a database restart
+        as clients see it."""
+        self.stop()
+        time.sleep(down_for)
+        self.start_again(server)
+
+    def start_again(self, server: Server) -> None:
+        """Start the stopped server again on its port, with its data."""
+        done = self._pg_start(server.port)
+        if done.returncode != 0:
+            log = self.log
+            raise RuntimeError(
+                "pg_ctl start after a restart failed:\n"
+                + done.stderr
+                + (log.read_text() if log.exists() else "")
+            )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -229,3 +230,31 @@ def test_demo_fresh_drops_etmads_tables_and_only_those(postgres_schemas) -> None
         assert again.recorder.max_notification_id() in (None, 0)
     finally:
         close_application(again)
+
+
+def test_workers_opening_a_new_store_at_the_same_instant_do_not_collide(postgres_schemas) -> None:
+    """Four workers opening one new schema at once: eventsourcing's table and function creation
+    runs one at a time (the schema's advisory lock), so none fails on the catalogue."""
+    url = postgres_url(postgres_schemas)
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+    built: list[EtmadApplication] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            built.append(build_application(url, settings=Settings()))
+        except BaseException as e:  # noqa: BLE001 — reported by the assertion below
+            failures.append(e)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert len(built) == 4
+    finally:
+        for app in built:
+            close_application(app)

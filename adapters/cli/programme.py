@@ -6,25 +6,47 @@ due retries processed (``application/programme.py``). One line per day goes to s
 as soon as the day is done (JSON with ``--json``), a progress line to standard error, and the
 totals at the end. Everything is recorded in the store, so a run that was stopped continues
 where it stopped when run again. Exit 0; 130 when interrupted (Ctrl-C).
+
+Several workers may run at once on one PostgreSQL store (``docs/operations.md``, "Several
+workers, and recovering from failures"): ``--worker K/N`` makes this one carry only its share of
+the Devices (the selection, the Bulk gate and the process managers stay shared). A save that
+conflicts with another worker's is decided again on fresh state, and a store outage is waited
+through (at most ``--max-outage-wait`` seconds, ``ETMAD_MAX_OUTAGE_WAIT``, 60 by default): each
+is reported on standard error as it happens (``etmad programme run: worker K/N: …``). An outage
+longer than that stops the run with exit 75, its work saved up to its last commit: run again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Final
 
+import psycopg
+
 from adapters.simulated_programme import build_simulated_programme
-from application.programme import DayReport
+from application.programme import DayReport, Shard
+from application.resilience import (
+    MAX_WAIT,
+    STORE_UNREACHABLE,
+    Notice,
+    Resilience,
+    StoreUnavailable,
+)
 from application.service import EtmadApplication, close_application
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
+EXIT_STORE_UNAVAILABLE: Final = 75  # sysexits' EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED: Final = 130
+#: The driver's own errors for a lost connection, besides eventsourcing's (Registration Data
+#: and Party Details talk to PostgreSQL through psycopg directly).
+TRANSIENT: Final = (*STORE_UNREACHABLE, psycopg.OperationalError, psycopg.InterfaceError)
 DEFAULT_SEED: Final = 20230705
 
 
@@ -33,6 +55,28 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds from 0")
+    return value
+
+
+def _default_wait() -> float:
+    raw = os.environ.get("ETMAD_MAX_OUTAGE_WAIT", "")
+    return _seconds(raw) if raw.strip() else MAX_WAIT
 
 
 def add_programme_parser(
@@ -61,6 +105,21 @@ def add_programme_parser(
         "--seed", type=int, default=DEFAULT_SEED, help=f"simulation seed (default {DEFAULT_SEED})"
     )
     run.add_argument("--json", action="store_true", help="one JSON object a line")
+    run.add_argument(
+        "--worker",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="carry only the Devices of worker K (from 0) of N sharing the store (default: all)",
+    )
+    run.add_argument(
+        "--max-outage-wait",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait through one store outage before stopping with exit 75 "
+        f"(default $ETMAD_MAX_OUTAGE_WAIT or {MAX_WAIT:g})",
+    )
 
 
 def _line(report: DayReport) -> str:
@@ -69,11 +128,14 @@ def _line(report: DayReport) -> str:
     reused = "" if report.newly_selected else " (selection reused)"
     if report.stopped:
         reused = " (the programme is stopped)"
+    waited = ""
+    if report.conflicts or report.outages:
+        waited = f"; conflicts {report.conflicts}, outages {report.outages}"
     line = (
         f"{report.day.isoformat()}: selected {report.selected}{reused}, started "
         f"{report.started}, succeeded {report.succeeded}, completed unsuccessfully "
         f"{report.completed_unsuccessfully}, retries {report.retries}, failed: {failed}; "
-        f"skipped: {skipped}"
+        f"skipped: {skipped}{waited}"
     )
     for label, ids in (
         ("suspension proposed", report.suspension_proposals),
@@ -129,12 +191,30 @@ def run_programme(args: argparse.Namespace, app: EtmadApplication) -> int:
             flush=True,
         )
 
+    shard: Shard | None = args.worker
+    worker = f"worker {shard.index}/{shard.count}" if shard else "worker"
+
+    def on_notice(notice: Notice) -> None:
+        print(f"etmad programme run: {worker}: {notice.describe()}", file=sys.stderr, flush=True)
+
+    try:
+        wait = args.max_outage_wait if args.max_outage_wait is not None else _default_wait()
+    except argparse.ArgumentTypeError as e:
+        print(f"etmad programme run: ETMAD_MAX_OUTAGE_WAIT: {e}", file=sys.stderr)
+        close_application(app)
+        return EXIT_USAGE
     try:
         programme = build_simulated_programme(app, seed=args.seed)
+        programme.resilience = Resilience(max_wait=wait, transient=TRANSIENT)
+        programme.shard = shard
+        programme.on_notice = on_notice
         programme.run_days(args.start, args.days, on_day=on_day)
     except KeyboardInterrupt:
         print("etmad programme run: interrupted; run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StoreUnavailable as e:
+        print(f"etmad programme run: {worker}: {e}", file=sys.stderr, flush=True)
+        return EXIT_STORE_UNAVAILABLE
     finally:
         close_application(app)
     totals = _totals(reports)

@@ -17,7 +17,12 @@ from datetime import UTC
 
 import attrs
 import psycopg
-from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, ProcessRecorder
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    OperationalError,
+    ProcessRecorder,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -140,16 +145,14 @@ class EtmadPostgresFactory(PostgresFactory):
         recorder = PostgresAggregateRecorder(
             datastore=self.datastore, events_table_name=f"etmad_{purpose}"
         )
-        if self.env_create_table():
-            recorder.create_table()
+        self._create(recorder)
         return recorder
 
     def application_recorder(self) -> ApplicationRecorder:
         recorder = PostgresApplicationRecorder(
             datastore=self.datastore, events_table_name=EVENTS_TABLE
         )
-        if self.env_create_table():
-            recorder.create_table()
+        self._create(recorder)
         return recorder
 
     def process_recorder(self) -> ProcessRecorder:
@@ -158,9 +161,24 @@ class EtmadPostgresFactory(PostgresFactory):
             events_table_name=EVENTS_TABLE,
             tracking_table_name=TRACKING_TABLE,
         )
-        if self.env_create_table():
-            recorder.create_table()
+        self._create(recorder)
         return recorder
+
+    def _create(self, recorder: PostgresAggregateRecorder) -> None:
+        """``recorder.create_table()``, one process at a time: eventsourcing's statements
+        (``CREATE OR REPLACE FUNCTION`` among them) collide on PostgreSQL's catalogue ("tuple
+        concurrently updated") when two workers open a new store at the same instant. The
+        schema's advisory lock is the one ``_create_tables`` takes for our own tables."""
+        if not self.env_create_table():
+            return
+        schema = self.datastore.schema
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (schema,))
+            try:
+                recorder.create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (schema,))
+                conn.commit()
 
 
 def _create_tables(database: PostgresDatabase, conn: Connection, *statements: sql.Composed) -> None:
@@ -178,6 +196,7 @@ class PostgresRegistrationData:
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._lock = threading.Lock()
+        self._database = database
         self._conn = database.connect()
         self._changes = database.table(REGISTRATION_TABLE)
         self._version = database.table(REGISTRATION_VERSION_TABLE)
@@ -279,6 +298,12 @@ class PostgresRegistrationData:
                     self._conn.execute(
                         sql.SQL("UPDATE {} SET version = version + 1").format(self._version)
                     )
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                if not self._lost():
+                    self._mirror = None
+                    raise
+                self._reconnect(e)  # the write did not happen: the caller decides it again
+                raise OperationalError(f"Registration Data: the connection was lost: {e}") from e
             except psycopg.Error:
                 self._mirror = None
                 raise
@@ -290,7 +315,34 @@ class PostgresRegistrationData:
 
     def supplier_history(self, mpxn: MPxN) -> Sequence[SupplierChange]:
         with self._lock:
-            return ordered(self._current().get(str(mpxn), ()))
+            try:
+                return ordered(self._current().get(str(mpxn), ()))
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                if not self._lost():
+                    raise
+                self._reconnect(e)
+                return ordered(self._current().get(str(mpxn), ()))
+
+    def _lost(self) -> bool:
+        """Whether the connection itself is gone (not a statement that failed on it, such as
+        a lock timeout)."""
+        return bool(self._conn.closed or self._conn.broken)
+
+    def _reconnect(self, error: psycopg.Error) -> None:
+        """The connection was lost (a server restart, a dropped network): open a new one and
+        read the table again; inside a batch, or when the server still does not answer, the
+        store's ``OperationalError`` (a worker waits through it: ``application/resilience.py``)."""
+        self._mirror = None
+        if self._batching:
+            raise OperationalError(
+                f"Registration Data: the connection was lost: {error}"
+            ) from error
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        try:
+            self._conn = self._database.connect()
+        except psycopg.Error as e:
+            raise OperationalError(f"Registration Data: the store does not answer: {e}") from e
 
     def close(self) -> None:
         with self._lock:
