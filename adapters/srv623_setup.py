@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -219,18 +219,43 @@ def _entity_id(pair: SigningKey, where: str) -> EUI64:
 # --- the file ---------------------------------------------------------------------------------
 
 
-def load_srv623_setup(path: str | None, app: EtmadApplication) -> Srv623Setup:
-    """The set-up of the file ``path`` (None: ``$ETMAD_SRV623_CONFIG``) for ``app``."""
+#: The roles whose key a ``--signer ROLE=KEY`` option may choose, as the set-up file names them.
+SIGNER_ROLES: Final = ("dcc", "cos_party.xml_sign", "cos_party.ecos", "tcos_party")
+
+
+def parse_signer_options(options: Sequence[str]) -> dict[str, str]:
+    """``ROLE=KEY`` options (``--signer``) as a mapping; KEY as in the set-up file's ``"key"``
+    (a ``pkcs11:`` URI, ``file:PATH`` or a path)."""
+    chosen: dict[str, str] = {}
+    for option in options:
+        role, sep, key = option.partition("=")
+        if not sep or not key.strip():
+            raise Srv623SetupError(f"--signer {option!r}: expected ROLE=KEY")
+        if role not in SIGNER_ROLES:
+            raise Srv623SetupError(
+                f"--signer {option!r}: the role is one of {', '.join(SIGNER_ROLES)}"
+            )
+        if role in chosen:
+            raise Srv623SetupError(f"--signer: {role} is given twice")
+        chosen[role] = key.strip()
+    return chosen
+
+
+def load_srv623_setup(
+    path: str | None, app: EtmadApplication, *, signers: Mapping[str, str] | None = None
+) -> Srv623Setup:
+    """The set-up of the file ``path`` (None: ``$ETMAD_SRV623_CONFIG``) for ``app``;
+    ``signers`` chooses a role's key instead of the file's (``--signer ROLE=KEY``)."""
     chosen = path or os.environ.get(ENV)
     if not chosen:
         raise Srv623SetupError(
             f"no SRV 6.23 set-up file: give --config FILE or set {ENV} (docs/formats.md, "
             '"SRV 6.23 set-up")'
         )
-    return build_srv623_setup(app, read_srv623_keys(Path(chosen)))
+    return build_srv623_setup(app, read_srv623_keys(Path(chosen), signers=signers))
 
 
-def read_srv623_keys(path: Path) -> Srv623Keys:
+def read_srv623_keys(path: Path, *, signers: Mapping[str, str] | None = None) -> Srv623Keys:
     """Read and check the set-up file at ``path``."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -273,7 +298,9 @@ def read_srv623_keys(path: Path) -> Srv623Keys:
         "cos_party.ecos": _section(cos_party, "ecos", path),
         "tcos_party": _section(document, "tcos_party", path),
     }
-    pairs = _pairs(sections, production=production, base=base, path=path)
+    pairs = _pairs(
+        _with_signers(sections, signers or {}), production=production, base=base, path=path
+    )
     return Srv623Keys(
         schema=schema,
         trust=trust,
@@ -284,6 +311,17 @@ def read_srv623_keys(path: Path) -> Srv623Keys:
         ecos=pairs["cos_party.ecos"],
         tcos=pairs["tcos_party"],
     )
+
+
+def _with_signers(
+    sections: dict[str, Mapping[str, Any]], signers: Mapping[str, str]
+) -> dict[str, Mapping[str, Any]]:
+    """The roles' sections with the keys ``--signer ROLE=KEY`` chose instead of the file's."""
+    for role, key in signers.items():
+        if role not in sections:
+            raise Srv623SetupError(f"--signer: unknown role {role!r}")
+        sections[role] = {**sections[role], "key": key}
+    return sections
 
 
 def _pairs(

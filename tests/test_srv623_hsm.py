@@ -23,6 +23,7 @@ from adapters.srv623_setup import (
     Srv623Keys,
     Srv623SetupError,
     build_srv623_setup,
+    parse_signer_options,
     read_srv623_keys,
 )
 from application.srv623_chain import process_srv623
@@ -202,3 +203,17 @@ def test_an_hsm_key_that_is_absent_or_not_the_certified_one_is_refused(world, to
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(Srv623SetupError, match="not the key certified by"):
         read_srv623_keys(path)
+
+
+def test_a_signer_option_chooses_a_roles_key_instead_of_the_files(world, token, tmp_path):
+    """``--signer ROLE=KEY`` (``etmad sr process``, ``etmad apply --srv623-signer``): the
+    TCoS Party's key from the token, the set-up file's keys otherwise."""
+    path = write_setup(world, tmp_path)  # every key a software key file
+    token.import_key("tcos-hsm", (world.vectors / "smki" / "z1" / f"{TCOS}.key").read_bytes())
+    signers = parse_signer_options([f"tcos_party={token.uri('tcos-hsm')}"])
+    keys = read_srv623_keys(path, signers=signers)
+    assert isinstance(keys.tcos.signer, Pkcs11Signer)
+    assert not isinstance(keys.ecos.signer, Pkcs11Signer)
+    for wrong in (["tcos_party"], ["nobody=file:x.key"], ["tcos_party="], ["dcc=a", "dcc=b"]):
+        with pytest.raises(Srv623SetupError):
+            parse_signer_options(wrong)

@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the SRV 6.23 set-up file ProcessSrv623 and RecordSrv623Response run with "
         f"(default ${SRV623_CONFIG_ENV})",
     )
+    apply.add_argument(
+        "--srv623-signer",
+        action="append",
+        default=[],
+        metavar="ROLE=KEY",
+        help="a role's key instead of the set-up file's (as etmad sr process --signer)",
+    )
     _add_store(apply)
 
     sub.add_parser("schema", help="print the JSON Schema of apply commands")
@@ -185,9 +192,13 @@ def _run_apply(args: argparse.Namespace) -> int:
         srv623 = None
         config = args.srv623_config or os.environ.get(SRV623_CONFIG_ENV)
         if config:
-            from adapters.srv623_setup import load_srv623_setup  # noqa: PLC0415 — codecs
+            from adapters.srv623_setup import (  # noqa: PLC0415 — the codecs
+                load_srv623_setup,
+                parse_signer_options,
+            )
 
-            srv623 = load_srv623_setup(config, app)
+            signers = parse_signer_options(args.srv623_signer)
+            srv623 = load_srv623_setup(config, app, signers=signers)
         summary = apply_lines(app, read_lines(args.file), sys.stdout, srv623=srv623)
     except UnreadableInputError as e:
         print(f"etmad apply: {e}", file=sys.stderr)

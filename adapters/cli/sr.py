@@ -95,6 +95,15 @@ def add_sr_parser(
     process.add_argument(
         "--config", default=None, help="the SRV 6.23 set-up file (default $ETMAD_SRV623_CONFIG)"
     )
+    process.add_argument(
+        "--signer",
+        action="append",
+        default=[],
+        metavar="ROLE=KEY",
+        help="a role's key instead of the set-up file's: ROLE is dcc, cos_party.xml_sign, "
+        "cos_party.ecos or tcos_party; KEY a pkcs11:module=…;token=…;pin-env=…;label=… URI "
+        "or a key file (repeatable)",
+    )
     add_store(process)
 
 
@@ -109,6 +118,7 @@ def run_sr(args: argparse.Namespace, app: EtmadApplication) -> int:
 def _process(args: argparse.Namespace, app: EtmadApplication) -> int:
     from adapters.srv623_setup import (  # noqa: PLC0415 — only this verb needs the codecs
         load_srv623_setup,
+        parse_signer_options,
     )
     from application.srv623_chain import (  # noqa: PLC0415 — only this verb needs it
         process_srv623,
@@ -122,7 +132,7 @@ def _process(args: argparse.Namespace, app: EtmadApplication) -> int:
         print(f"etmad sr process: cannot read {path}: {e.strerror}", file=sys.stderr)
         return EXIT_UNREADABLE
     try:
-        setup = load_srv623_setup(args.config, app)
+        setup = load_srv623_setup(args.config, app, signers=parse_signer_options(args.signer))
     except DomainError as e:  # the file's own errors, and a certificate the store refuses
         print(f"etmad sr process: {e.message} [{e.code}]", file=sys.stderr)
         return EXIT_UNREADABLE
