@@ -230,6 +230,17 @@ class ProcessManager(abc.ABC):
             events=events,
         )
 
+    def skip_to(self, app: EtmadApplication, start: int, position: int) -> None:
+        """Record ``position`` as processed when no notification of this manager's topics lies
+        after ``start`` up to it: there is nothing to decide, and the next read of the log
+        starts there rather than at ``start`` (a manager whose topics are rare — no SRV 6.23
+        Device response in a month — would otherwise hold every shared read back to its old
+        position). Saved like any position, in a unit of work of its own."""
+        folded = self.is_folded_to(app, start)
+        UnitOfWork(app).commit(tracking=Tracking(self.name, position))
+        if folded:
+            self.folded(app, position)
+
     def is_folded_to(self, app: EtmadApplication, position: int) -> bool:
         """Whether the in-memory state is ``app``'s log folded up to ``position``."""
         return self._app is app and self._folded_to == position
@@ -720,9 +731,10 @@ class ProcessManagers:
         most ``batch_size`` notifications once, in the union of the managers' topics, from the
         lowest position among them, and decodes each once; then each manager in turn processes
         those after its own position and in its own topics, in one unit of work saved with its
-        own position (``ProcessManager.process``). A manager with none among them does not
-        move. Managers whose state is not folded up to their position are rebuilt first, in one
-        pass over the log (``rebuild``)."""
+        own position (``ProcessManager.process``). A manager with none among them records the
+        round's last id as its position (``skip_to``), so that the next call does not read the
+        log again from an old position. Managers whose state is not folded up to their
+        position are rebuilt first, in one pass over the log (``rebuild``)."""
         pulled: list[Pulled] = []
         rounds = 0
         topics = _union(self.managers)
@@ -743,6 +755,8 @@ class ProcessManagers:
                 mine = [n for n in batch if n.id > after[manager] and n.topic in manager.topics]
                 if mine:
                     moved.append(manager.process(app, starts[manager], mine, decode))
+                elif after[manager] < batch[-1].id:
+                    manager.skip_to(app, starts[manager], batch[-1].id)
             if moved:
                 rounds += 1
                 pulled.extend(moved)

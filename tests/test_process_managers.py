@@ -924,7 +924,10 @@ def test_a_round_serves_managers_at_different_positions_and_with_different_topic
     followed = app.recorder.select_notifications(
         start=1, limit=1_000_000, topics=NonMigratableCandidateMonitor.topics
     )
-    assert positions(app, managers)[:3] == [attempted[-1], followed[-1].id, attempted[-1]]
+    # every manager's position is the last notification read, its own topics' or not: one
+    # whose topics stop earlier records the rest as seen (``skip_to``)
+    last = max(attempted[-1], followed[-1].id)
+    assert positions(app, managers) == [last] * len(managers.managers)
     assert report.notifications() == {
         SuspensionMonitor.name: len(attempted) - ahead.notifications,
         NonMigratableCandidateMonitor.name: len(followed),
