@@ -234,7 +234,8 @@ def assert_refused(app, result: Srv623Result, data: bytes, code: str, response_c
 def test_an_unsigned_request_is_refused_and_recorded(app, world):
     data = world.template(IMMEDIATE)
     result = run(app, world, data, migrated=True)
-    # the template's placeholder signature names a certificate the trust store does not hold
+    # the template's signature value is not a real one, and its KeyInfo names a certificate the
+    # trust store does not hold
     assert_refused(app, result, data, "UNKNOWN_SIGNER", "E2")
 
 
