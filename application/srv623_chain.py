@@ -36,11 +36,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import attrs
 
-from application.errors import CommandRejected, UnknownDevice
+from application.errors import CommandRejected, ConcurrencyConflict, UnknownDevice
 from application.mapper import Envelope
 from application.migration_ports import DeviceTransport, ReplyKind
 from application.process_managers import Srv623OutcomeRecorder
@@ -87,6 +87,8 @@ from domain.service_request import (
     service_request_aggregate_id,
 )
 from domain.srv623_checks import Check, Stage, checks_of, response_code
+
+_T = TypeVar("_T")
 
 DEFAULT_COMMAND_TIMEOUT: Final = timedelta(seconds=30)
 #: The transport recorded when the Command is handed over as an artefact (no transport given).
@@ -197,7 +199,7 @@ def process_srv623(
     at = utc(at)
     digest = hashlib.sha256(request_xml).hexdigest()
     try:
-        outcome = receive_request(app, dcc.reader, request_xml, at=at)
+        outcome = _decided_afresh(app, lambda: receive_request(app, dcc.reader, request_xml, at=at))
     except RequestNotVerified as e:
         return _refuse(
             app, digest, code=e.code, message=e.message, check=e.check, request_id=None, at=at
@@ -234,6 +236,27 @@ def process_srv623(
     if received.status is not ReceiveStatus.CHECKS_PASSED:
         return run.result(received.missing or "")
     return run.to_party(parties)
+
+
+#: How often a step is decided again after another writer saved first (each conflict means
+#: another request of the same originator, or the same party record, moved on).
+MAX_CONFLICTS: Final = 20
+
+
+def _decided_afresh(app: EtmadApplication, step: Callable[[], _T]) -> _T:
+    """Run ``step``; when its save conflicts with another writer's (``ConcurrencyConflict``:
+    nothing of it was saved), catch up with the log and decide it again on the fresh state —
+    e.g. two workers receiving requests of one originator at once, whose request counters (or
+    the CoS Party's replay record) both moved: the later decision sees the other's counter."""
+    conflicts = 0
+    while True:
+        try:
+            return step()
+        except ConcurrencyConflict:
+            conflicts += 1
+            if conflicts >= MAX_CONFLICTS:
+                raise
+            app.catch_up()
 
 
 def _read_quietly(reader: SignedRequestReader, data: bytes, at: datetime) -> VerifiedRequest | None:
@@ -326,7 +349,7 @@ class _Run:
         )
         self.saved.extend(uow.commit())
         service = parties.cos_party if party is Party.COS_PARTY else parties.tcos_party
-        report = service.handle(countersigned, at=self.at)
+        report = _decided_afresh(self.app, lambda: service.handle(countersigned, at=self.at))
         return self.on_report(report)
 
     def on_report(self, report: PartyReport) -> Srv623Result:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from adapters.bootstrap import build_application
@@ -16,6 +17,7 @@ from adapters.codecs.duis import parse_document, read_cos_update_request
 from adapters.codecs.substantive import from_cos_update_request, from_pre_command
 from adapters.srv623_artefacts import GbcsPreCommandReader
 from application.anomaly_detection import load_adt_file
+from application.errors import ConcurrencyConflict
 from application.service import EtmadApplication
 from application.settings import Settings
 from application.srv623_chain import Srv623Result, process_srv623, result_json
@@ -305,3 +307,29 @@ def test_an_over_threshold_user_is_ceased_and_no_command_is_produced(app, world)
     assert "signed_pre_command" not in result.artefacts
     assert "cos_authorisation_response" not in result.artefacts
     assert request_of(app, IMMEDIATE).status is ServiceRequestStatus.CEASED
+
+
+class ConflictingOnce:
+    """A party service whose first save conflicts with another writer's (nothing of it saved),
+    as when another worker's request of the same originator moved the party's record."""
+
+    def __init__(self, party) -> None:
+        self.party = party
+        self.calls = 0
+
+    def handle(self, countersigned_xml: bytes, *, at):
+        self.calls += 1
+        if self.calls == 1:
+            raise ConcurrencyConflict("another worker saved the party's record first")
+        return self.party.handle(countersigned_xml, at=at)
+
+
+def test_a_party_save_that_conflicts_is_decided_again_and_the_request_completes(app, world):
+    simulated = world.fleet()
+    world.inventory(app, migrated=True, fleet=simulated)
+    setup = world.setup(app, fleet=simulated)
+    party = ConflictingOnce(setup.parties.cos_party)
+    parties = attrs.evolve(setup.parties, cos_party=party)
+    result = process_srv623(app, setup.dcc, parties, world.signed(IMMEDIATE), at=AT)
+    assert party.calls == 2
+    assert result.status == "succeeded", result.message
